@@ -1,0 +1,32 @@
+import type { Executor } from '../audit/audit.ts';
+import { getConnection } from './connections.ts';
+import { generateSigningSecret } from './secrets.ts';
+
+/**
+ * Replaces the current signing secret with a new one. The old one becomes the
+ * previous secret and verifies until `graceSeconds` from now; a secret that was
+ * already previous is dropped, so at most two verify at any time.
+ */
+export async function rotateSecret(
+  db: Executor,
+  parkId: string,
+  channel: string,
+  graceSeconds: number,
+  now: Date,
+): Promise<{ secret: string; previousValidUntil: Date }> {
+  const connection = await getConnection(db, parkId, channel);
+  const secret = generateSigningSecret();
+  const previousValidUntil = new Date(now.getTime() + graceSeconds * 1000);
+  await db
+    .updateTable('connections')
+    .set({
+      secret_previous: connection.secret_current,
+      secret_previous_until: previousValidUntil,
+      secret_current: secret,
+      updated_at: now,
+    })
+    .where('park_id', '=', parkId)
+    .where('channel', '=', channel)
+    .execute();
+  return { secret, previousValidUntil };
+}

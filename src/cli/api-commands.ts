@@ -1,0 +1,336 @@
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ApiError, callApi, resolveToken, type ClientOptions } from './client.ts';
+
+function integer(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed)) throw new InvalidArgumentError(`"${value}" is not an integer.`);
+  return parsed;
+}
+
+function boolean(value: string): boolean {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new InvalidArgumentError(`"${value}" must be true or false.`);
+}
+
+/** Parses "20/40" as { perSecond: 20, burst: 40 }. */
+function rateLimit(value: string): { perSecond: number; burst: number } {
+  const match = /^(\d+)\/(\d+)$/.exec(value);
+  if (!match) throw new InvalidArgumentError(`"${value}" must be PER_SECOND/BURST, such as 20/40.`);
+  return { perSecond: Number(match[1]), burst: Number(match[2]) };
+}
+
+function list(value: string): string[] {
+  return value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+}
+
+/** Stay lengths accept "none" to clear the restriction. */
+function stayLength(value: string): number | null {
+  return value === 'none' ? null : integer(value);
+}
+
+function readJsonFile(file: string): unknown {
+  const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new InvalidArgumentError(`${file} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** Keeps only the options the user gave, so the API sees omitted fields as omitted. */
+function defined<T extends Record<string, unknown>>(fields: T): Partial<T> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+function clientOf(command: Command): ClientOptions {
+  const options = command.optsWithGlobals<{ url: string; token?: string }>();
+  return { url: options.url, token: resolveToken(options.token) };
+}
+
+/** Wraps an action: prints the JSON answer, or the problem document on stderr with exit code 1. */
+function run(handler: (client: ClientOptions, ...args: never[]) => Promise<unknown>) {
+  return async (...args: unknown[]) => {
+    const command = args.at(-1) as Command;
+    try {
+      const result = await handler(clientOf(command), ...(args.slice(0, -1) as never[]));
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } catch (error) {
+      if (error instanceof ApiError) {
+        process.stderr.write(`${JSON.stringify(error.body, null, 2)}\n`);
+      } else {
+        const reason = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+        process.stderr.write(`request to ${clientOf(command).url} failed: ${reason}; is parksync running (npm start)?\n`);
+      }
+      process.exitCode = 1;
+    }
+  };
+}
+
+const enc = encodeURIComponent;
+
+function registerParks(program: Command): void {
+  const parks = program.command('parks').description('Create and read parks');
+  parks
+    .command('create')
+    .description('Create a park (POST /parks)')
+    .requiredOption('--park-id <id>', 'park id: 2-64 of a-z, 0-9 and "-"')
+    .requiredOption('--name <name>', 'display name')
+    .requiredOption('--timezone <zone>', 'IANA timezone, such as Europe/Amsterdam')
+    .requiredOption('--currency <code>', 'ISO 4217 currency code, such as EUR')
+    .action(
+      run((client, options: { parkId: string; name: string; timezone: string; currency: string }) =>
+        callApi(client, 'POST', '/parks', options),
+      ),
+    );
+  parks
+    .command('get')
+    .description('Read a park with its unit types and connections (GET /parks/{parkId})')
+    .argument('<parkId>')
+    .action(run((client, parkId: string) => callApi(client, 'GET', `/parks/${enc(parkId)}`)));
+  parks
+    .command('list')
+    .description('List the parks the token may see (GET /parks)')
+    .action(run((client) => callApi(client, 'GET', '/parks')));
+}
+
+function registerUnitTypes(program: Command): void {
+  const unitTypes = program.command('unit-types').description('Create and change unit types');
+  unitTypes
+    .command('put')
+    .description('Create or replace a unit type (PUT /parks/{parkId}/unit-types/{unitTypeId})')
+    .argument('<parkId>')
+    .argument('<unitTypeId>')
+    .requiredOption('--name <name>', 'display name')
+    .requiredOption('--units <count>', 'number of physical units', integer)
+    .action(
+      run((client, parkId: string, unitTypeId: string, options: { name: string; units: number }) =>
+        callApi(client, 'PUT', `/parks/${enc(parkId)}/unit-types/${enc(unitTypeId)}`, options),
+      ),
+    );
+}
+
+function registerChannels(program: Command): void {
+  const channels = program.command('channels').description('Connections between a park and a channel');
+  channels
+    .command('put')
+    .description('Create a connection (prints its signing secret once) or change its settings (PUT /parks/{parkId}/channels/{channel})')
+    .argument('<parkId>')
+    .argument('<channel>')
+    .option('--endpoint-url <url>', 'where outbound deliveries are sent')
+    .option('--adapter <name>', 'outbound adapter, such as generic-json')
+    .option('--rate-limit-in <perSecond/burst>', 'inbound webhook limit, such as 20/40', rateLimit)
+    .option('--rate-limit-out <perSecond/burst>', 'outbound delivery limit, such as 10/20', rateLimit)
+    .option('--max-attempts <count>', 'delivery attempts before the dead-letter queue', integer)
+    .addOption(new Option('--enabled <bool>', 'enable or disable the connection').argParser(boolean))
+    .action(
+      run((client, parkId: string, channel: string, options: Record<string, unknown>) =>
+        callApi(client, 'PUT', `/parks/${enc(parkId)}/channels/${enc(channel)}`, defined(options)),
+      ),
+    );
+  channels
+    .command('get')
+    .description('Read a connection (GET /parks/{parkId}/channels/{channel})')
+    .argument('<parkId>')
+    .argument('<channel>')
+    .action(run((client, parkId: string, channel: string) => callApi(client, 'GET', `/parks/${enc(parkId)}/channels/${enc(channel)}`)));
+  channels
+    .command('rotate-secret')
+    .description('Rotate the signing secret; prints the new secret once (POST .../rotate-secret)')
+    .argument('<parkId>')
+    .argument('<channel>')
+    .option('--grace-seconds <seconds>', 'how long the previous secret keeps verifying (default 86400)', integer)
+    .option('--note <text>', 'why, for the audit log')
+    .action(
+      run((client, parkId: string, channel: string, options: { graceSeconds?: number; note?: string }) =>
+        callApi(client, 'POST', `/parks/${enc(parkId)}/channels/${enc(channel)}/rotate-secret`, defined(options)),
+      ),
+    );
+}
+
+function registerInventory(program: Command): void {
+  const availability = program.command('availability').description('Allotment and restrictions');
+  availability
+    .command('set')
+    .description('Set availability over a date range (POST /parks/{parkId}/availability); --file sends a whole body')
+    .argument('<parkId>')
+    .option('--file <path>', 'JSON body { updates: [...] }; "-" reads standard input')
+    .option('--unit-type <id>', 'unit type id')
+    .option('--from <date>', 'first night, YYYY-MM-DD')
+    .option('--to <date>', 'last night, inclusive, YYYY-MM-DD')
+    .option('--allotment <units>', 'units offered for sale each night', integer)
+    .option('--stop-sell <bool>', 'true or false', boolean)
+    .option('--min-stay <nights>', 'minimum stay on arrival, or "none" to clear', stayLength)
+    .option('--min-stay-through <nights>', 'minimum stay through the night, or "none"', stayLength)
+    .option('--max-stay <nights>', 'maximum stay, or "none"', stayLength)
+    .option('--closed-to-arrival <bool>', 'true or false', boolean)
+    .option('--closed-to-departure <bool>', 'true or false', boolean)
+    .action(
+      run((client, parkId: string, options: Record<string, unknown>) => {
+        const { file, unitType, ...values } = options;
+        const body = file
+          ? readJsonFile(String(file))
+          : { updates: [defined({ unitTypeId: unitType, ...values })] };
+        return callApi(client, 'POST', `/parks/${enc(parkId)}/availability`, body);
+      }),
+    );
+  availability
+    .command('get')
+    .description('Read availability, one item per night (GET /parks/{parkId}/availability)')
+    .argument('<parkId>')
+    .requiredOption('--from <date>', 'first night')
+    .requiredOption('--to <date>', 'last night, inclusive')
+    .option('--unit-type <id>', 'only this unit type')
+    .action(
+      run((client, parkId: string, options: { from: string; to: string; unitType?: string }) => {
+        const query = new URLSearchParams(defined({ from: options.from, to: options.to, unitTypeId: options.unitType }) as Record<string, string>);
+        return callApi(client, 'GET', `/parks/${enc(parkId)}/availability?${query}`);
+      }),
+    );
+
+  const rates = program.command('rates').description('Nightly rates');
+  rates
+    .command('set')
+    .description('Set a nightly rate over a date range (POST /parks/{parkId}/rates); --file sends a whole body')
+    .argument('<parkId>')
+    .option('--file <path>', 'JSON body { currency, updates: [...] }; "-" reads standard input')
+    .option('--currency <code>', "the park's currency")
+    .option('--unit-type <id>', 'unit type id')
+    .option('--rate-plan <id>', 'rate plan id (default "standard")')
+    .option('--from <date>', 'first night')
+    .option('--to <date>', 'last night, inclusive')
+    .option('--amount <decimal>', 'nightly amount as a decimal, such as 129.00')
+    .action(
+      run((client, parkId: string, options: Record<string, string | undefined>) => {
+        const body = options.file
+          ? readJsonFile(options.file)
+          : {
+              currency: options.currency,
+              updates: [
+                defined({ unitTypeId: options.unitType, ratePlanId: options.ratePlan, from: options.from, to: options.to, amount: options.amount }),
+              ],
+            };
+        return callApi(client, 'POST', `/parks/${enc(parkId)}/rates`, body);
+      }),
+    );
+  rates
+    .command('get')
+    .description('Read stored rates (GET /parks/{parkId}/rates)')
+    .argument('<parkId>')
+    .requiredOption('--from <date>', 'first night')
+    .requiredOption('--to <date>', 'last night, inclusive')
+    .option('--unit-type <id>', 'only this unit type')
+    .action(
+      run((client, parkId: string, options: { from: string; to: string; unitType?: string }) => {
+        const query = new URLSearchParams(defined({ from: options.from, to: options.to, unitTypeId: options.unitType }) as Record<string, string>);
+        return callApi(client, 'GET', `/parks/${enc(parkId)}/rates?${query}`);
+      }),
+    );
+
+  const reservations = program.command('reservations').description('Direct reservations');
+  reservations
+    .command('create')
+    .description('Create or update a direct reservation (POST /parks/{parkId}/reservations)')
+    .argument('<parkId>')
+    .requiredOption('--unit-type <id>', 'unit type id')
+    .requiredOption('--arrival <date>', 'arrival day')
+    .requiredOption('--departure <date>', 'departure day (not a night of the stay)')
+    .option('--reservation-id <id>', 'your id; generated when left out')
+    .addOption(new Option('--status <status>', 'reservation status').choices(['confirmed', 'cancelled']).default('confirmed'))
+    .option('--units <count>', 'units booked', integer)
+    .option('--guests <count>', 'number of guests', integer)
+    .action(
+      run((client, parkId: string, options: Record<string, unknown>) => {
+        const { unitType, ...rest } = options;
+        return callApi(client, 'POST', `/parks/${enc(parkId)}/reservations`, defined({ unitTypeId: unitType, ...rest }));
+      }),
+    );
+  reservations
+    .command('get')
+    .description('Read a reservation (GET /parks/{parkId}/reservations/{channel}/{reservationId})')
+    .argument('<parkId>')
+    .argument('<channel>')
+    .argument('<reservationId>')
+    .action(
+      run((client, parkId: string, channel: string, reservationId: string) =>
+        callApi(client, 'GET', `/parks/${enc(parkId)}/reservations/${enc(channel)}/${enc(reservationId)}`),
+      ),
+    );
+}
+
+function registerAdmin(program: Command): void {
+  const flags = program.command('flags').description('Feature flags');
+  flags
+    .command('set')
+    .description('Set a flag globally, or for a channel, a park, or a connection (PUT /flags/{flag})')
+    .argument('<flag>')
+    .argument('<value>')
+    .option('--channel <channel>', 'limit to this channel')
+    .option('--park-id <id>', 'limit to this park')
+    .option('--note <text>', 'why, for the audit log')
+    .action(
+      run((client, flag: string, value: string, options: { channel?: string; parkId?: string; note?: string }) =>
+        callApi(client, 'PUT', `/flags/${enc(flag)}`, defined({ value, ...options })),
+      ),
+    );
+  flags
+    .command('list')
+    .description('List flags, defaults and settings (GET /flags)')
+    .action(run((client) => callApi(client, 'GET', '/flags')));
+  flags
+    .command('get')
+    .description('Show the value a flag takes for a channel and park (GET /flags/{flag}/evaluate)')
+    .argument('<flag>')
+    .option('--channel <channel>')
+    .option('--park-id <id>')
+    .action(
+      run((client, flag: string, options: { channel?: string; parkId?: string }) => {
+        const query = new URLSearchParams(defined(options) as Record<string, string>);
+        return callApi(client, 'GET', `/flags/${enc(flag)}/evaluate?${query}`);
+      }),
+    );
+
+  const tokens = program.command('tokens').description('Bearer tokens');
+  tokens
+    .command('create')
+    .description('Create a token; prints it once (POST /tokens)')
+    .requiredOption('--scopes <list>', 'comma-separated: read, ops, admin', list)
+    .option('--park-ids <list>', 'comma-separated parks the token is limited to', list)
+    .option('--channel <channel>', 'make a channel pull token')
+    .option('--label <text>', 'what the token is for')
+    .action(run((client, options: Record<string, unknown>) => callApi(client, 'POST', '/tokens', defined(options))));
+  tokens
+    .command('revoke')
+    .description('Revoke a token by its id (DELETE /tokens/{tokenId})')
+    .argument('<tokenId>')
+    .action(run((client, tokenId: string) => callApi(client, 'DELETE', `/tokens/${enc(tokenId)}`)));
+
+  program
+    .command('audit')
+    .description('Read the audit log, newest first (GET /audit)')
+    .option('--park-id <id>')
+    .option('--channel <channel>')
+    .option('--action <action>')
+    .option('--limit <count>', 'entries per page (max 1000)', integer)
+    .option('--before <auditId>', 'entries older than this id', integer)
+    .action(
+      run((client, options: Record<string, unknown>) => {
+        const query = new URLSearchParams(
+          Object.fromEntries(Object.entries(defined(options)).map(([key, value]) => [key, String(value)])),
+        );
+        return callApi(client, 'GET', `/audit?${query}`);
+      }),
+    );
+}
+
+export function registerApiCommands(program: Command): void {
+  program
+    .option('--url <url>', 'parksync API base URL', process.env.PARKSYNC_URL ?? 'http://127.0.0.1:8080')
+    .option('--token <token>', 'bearer token (default: PARKSYNC_TOKEN, then <data dir>/admin-token)');
+  registerParks(program);
+  registerUnitTypes(program);
+  registerChannels(program);
+  registerInventory(program);
+  registerAdmin(program);
+}

@@ -1,0 +1,13 @@
+import { Command } from 'commander';
+import { registerApiCommands } from './api-commands.ts';
+import { registerServiceCommands } from './service-commands.ts';
+
+const program = new Command()
+  .name('parksync')
+  .description('Channel manager for holiday parks. Service roles, migrations and every admin action.')
+  .showHelpAfterError('(run with --help for usage)');
+
+registerServiceCommands(program);
+registerApiCommands(program);
+
+await program.parseAsync(process.argv);

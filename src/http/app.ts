@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import { AppError } from '../errors.ts';
+import type { AppContext } from './context.ts';
+import { sendProblem, toAppError } from './problem.ts';
+import { healthRoutes } from './health.ts';
+import { parkRoutes } from '../parks/routes.ts';
+import { connectionRoutes } from '../channels/routes.ts';
+import { inventoryRoutes } from '../inventory/routes.ts';
+import { flagRoutes } from '../flags/routes.ts';
+import { tokenRoutes } from '../auth/routes.ts';
+import { auditRoutes } from '../audit/routes.ts';
+
+export const BODY_LIMIT_BYTES = 256 * 1024;
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+
+/**
+ * Bodies are validated strictly (a count sent as "5" is an error, not 5);
+ * query strings and path parameters are text on the wire, so they are coerced.
+ */
+function buildValidators() {
+  const strict = new Ajv({ allErrors: true, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false });
+  const coercing = new Ajv({ allErrors: true, coerceTypes: 'array', useDefaults: true, strict: false });
+  addFormats.default(strict);
+  addFormats.default(coercing);
+  return { strict, coercing };
+}
+
+export type App = FastifyInstance;
+
+export async function buildApp(ctx: AppContext): Promise<App> {
+  const app = Fastify({
+    loggerInstance: ctx.logger as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
+    },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const validators = buildValidators();
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? validators.strict : validators.coercing).compile(schema),
+  );
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const appError = toAppError(error);
+    if (appError.status >= 500) {
+      request.log.error({ err: appError.cause ?? error, code: appError.code }, 'request failed');
+    } else {
+      request.log.info({ code: appError.code, detail: appError.message }, 'request rejected');
+    }
+    return sendProblem(reply, appError);
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, new AppError('not_found', `No route for ${request.method} ${request.url.split('?')[0]}.`)),
+  );
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'parksync API',
+        version: '0.1.0',
+        description: 'Channel manager for holiday parks. Errors are application/problem+json with a `code`.',
+      },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(healthRoutes(ctx));
+  await app.register(parkRoutes(ctx));
+  await app.register(connectionRoutes(ctx));
+  await app.register(inventoryRoutes(ctx));
+  await app.register(flagRoutes(ctx));
+  await app.register(tokenRoutes(ctx));
+  await app.register(auditRoutes(ctx));
+
+  return app;
+}

@@ -1,0 +1,17 @@
+import type { Kysely } from 'kysely';
+import type { Config } from '../config.ts';
+import type { DatabaseHandle } from '../db/database.ts';
+import type { Database } from '../db/schema.ts';
+import type { FlagStore } from '../flags/store.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../observability/logger.ts';
+
+/** What every route and job needs, built once per process and passed down. */
+export interface AppContext {
+  config: Config;
+  handle: DatabaseHandle;
+  db: Kysely<Database>;
+  flags: FlagStore;
+  clock: Clock;
+  logger: Logger;
+}

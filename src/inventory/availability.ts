@@ -1,0 +1,207 @@
+import { sql } from 'kysely';
+import type { Executor } from '../audit/audit.ts';
+import { validationError, type FieldError } from '../errors.ts';
+import { addDays, daysBetween } from '../lib/dates.ts';
+import { markDirty } from '../sync/dirty.ts';
+import { checkWriteRange } from './ranges.ts';
+
+/**
+ * One availability update over an inclusive date range. Fields left out keep
+ * their stored value; a restriction set to null is cleared. `minStay` is the
+ * minimum stay on arrival: a stay arriving that night must be at least that
+ * long. `minStayThrough` applies to every stay that includes the night.
+ */
+export interface AvailabilityUpdate {
+  unitTypeId: string;
+  from: string;
+  to: string;
+  allotment?: number;
+  stopSell?: boolean;
+  minStay?: number | null;
+  minStayArrival?: number | null;
+  minStayThrough?: number | null;
+  maxStay?: number | null;
+  closedToArrival?: boolean;
+  closedToDeparture?: boolean;
+}
+
+/** A night whose allotment is now below what is already booked; it is stored and sold as 0 available. */
+export interface ConflictNight {
+  unitTypeId: string;
+  date: string;
+  allotment: number;
+  booked: number;
+}
+
+export interface AvailabilityResult {
+  nights: number;
+  conflicts: ConflictNight[];
+}
+
+const VALUE_FIELDS = [
+  'allotment',
+  'stopSell',
+  'minStay',
+  'minStayArrival',
+  'minStayThrough',
+  'maxStay',
+  'closedToArrival',
+  'closedToDeparture',
+] as const;
+
+/** Checks what the JSON schema cannot: real dates, range limits, known unit types, consistent restrictions. */
+export function checkAvailabilityUpdates(
+  updates: readonly AvailabilityUpdate[],
+  unitTypeIds: ReadonlySet<string>,
+  today: string,
+): void {
+  const errors: FieldError[] = [];
+  updates.forEach((update, index) => {
+    const prefix = `updates[${index}].`;
+    if (!unitTypeIds.has(update.unitTypeId)) {
+      errors.push({ field: `${prefix}unitTypeId`, message: `unit type "${update.unitTypeId}" does not exist in this park; create it first` });
+    }
+    errors.push(...checkWriteRange(update.from, update.to, today, prefix));
+    if (!VALUE_FIELDS.some((field) => update[field] !== undefined)) {
+      errors.push({ field: `${prefix}allotment`, message: `the update sets nothing; give at least one of: ${VALUE_FIELDS.join(', ')}` });
+    }
+    if (update.minStay !== undefined && update.minStayArrival !== undefined && update.minStay !== update.minStayArrival) {
+      errors.push({ field: `${prefix}minStayArrival`, message: 'minStay is the same restriction as minStayArrival; send only one of them' });
+    }
+    const minStay = update.minStayArrival ?? update.minStay;
+    if (typeof minStay === 'number' && typeof update.maxStay === 'number' && update.maxStay < minStay) {
+      errors.push({ field: `${prefix}maxStay`, message: `must be at least the minimum stay (${minStay})` });
+    }
+  });
+  if (errors.length > 0) throw validationError(errors);
+}
+
+/** The columns an update sets when a row already exists; fields it leaves out keep their value. */
+function updatedColumns(update: AvailabilityUpdate): string[] {
+  const columns: string[] = [];
+  if (update.allotment !== undefined) columns.push('allotment');
+  if (update.stopSell !== undefined) columns.push('stop_sell');
+  if (update.minStay !== undefined || update.minStayArrival !== undefined) columns.push('min_stay_arrival');
+  if (update.minStayThrough !== undefined) columns.push('min_stay_through');
+  if (update.maxStay !== undefined) columns.push('max_stay');
+  if (update.closedToArrival !== undefined) columns.push('closed_to_arrival');
+  if (update.closedToDeparture !== undefined) columns.push('closed_to_departure');
+  return columns;
+}
+
+/**
+ * Writes one update for every night of its range in a single statement and
+ * returns the nights where the allotment is now below booked.
+ */
+async function upsertRange(db: Executor, parkId: string, update: AvailabilityUpdate, now: Date): Promise<ConflictNight[]> {
+  const columns = updatedColumns(update);
+  const assignments = sql.join(
+    [...columns, 'updated_at'].map((column) => sql`${sql.ref(column)} = excluded.${sql.ref(column)}`),
+  );
+  const minStayArrival = update.minStayArrival !== undefined ? update.minStayArrival : (update.minStay ?? null);
+  const result = await sql<{ date: string; allotment: number; booked: number }>`
+    insert into availability as a (park_id, unit_type_id, date, allotment, stop_sell, min_stay_arrival,
+      min_stay_through, max_stay, closed_to_arrival, closed_to_departure, updated_at)
+    select ${parkId}, ${update.unitTypeId}, night::date, ${update.allotment ?? 0}, ${update.stopSell ?? false},
+      ${minStayArrival}::integer, ${update.minStayThrough ?? null}::integer, ${update.maxStay ?? null}::integer,
+      ${update.closedToArrival ?? false}, ${update.closedToDeparture ?? false}, ${now}
+    from generate_series(${update.from}::date, ${update.to}::date, interval '1 day') as night
+    on conflict (park_id, unit_type_id, date) do update set ${assignments}
+    returning a.date, a.allotment, a.booked
+  `.execute(db);
+  return result.rows
+    .filter((row) => row.booked > row.allotment)
+    .map((row) => ({ unitTypeId: update.unitTypeId, date: row.date, allotment: row.allotment, booked: row.booked }));
+}
+
+function datesOf(from: string, to: string): string[] {
+  return Array.from({ length: daysBetween(from, to) + 1 }, (_, index) => addDays(from, index));
+}
+
+/**
+ * Applies availability updates in order and marks the nights dirty for every
+ * other connection. The caller validates first and owns the transaction.
+ */
+export async function applyAvailability(
+  db: Executor,
+  parkId: string,
+  updates: readonly AvailabilityUpdate[],
+  options: { sourceChannel: string | null; now: Date },
+): Promise<AvailabilityResult> {
+  const conflicts: ConflictNight[] = [];
+  let nights = 0;
+  for (const update of updates) {
+    conflicts.push(...(await upsertRange(db, parkId, update, options.now)));
+    const dates = datesOf(update.from, update.to);
+    nights += dates.length;
+    await markDirty(db, {
+      parkId,
+      kind: 'availability',
+      unitTypeId: update.unitTypeId,
+      dates,
+      sourceChannel: options.sourceChannel,
+    });
+  }
+  return { nights, conflicts };
+}
+
+/** One night as the API shows it; nights with no stored row have nothing on sale. */
+export interface AvailabilityItem {
+  unitTypeId: string;
+  date: string;
+  allotment: number;
+  booked: number;
+  available: number;
+  stopSell: boolean;
+  minStay: number | null;
+  minStayArrival: number | null;
+  minStayThrough: number | null;
+  maxStay: number | null;
+  closedToArrival: boolean;
+  closedToDeparture: boolean;
+}
+
+export async function readAvailability(
+  db: Executor,
+  parkId: string,
+  range: { from: string; to: string; unitTypeId?: string | undefined },
+): Promise<AvailabilityItem[]> {
+  const unitFilter = range.unitTypeId ? sql`and u.unit_type_id = ${range.unitTypeId}` : sql``;
+  const result = await sql<{
+    unit_type_id: string;
+    date: string;
+    allotment: number;
+    booked: number;
+    available: number;
+    stop_sell: boolean;
+    min_stay_arrival: number | null;
+    min_stay_through: number | null;
+    max_stay: number | null;
+    closed_to_arrival: boolean;
+    closed_to_departure: boolean;
+  }>`
+    select u.unit_type_id, night::date as date,
+      coalesce(a.allotment, 0) as allotment, coalesce(a.booked, 0) as booked, coalesce(a.available, 0) as available,
+      coalesce(a.stop_sell, false) as stop_sell, a.min_stay_arrival, a.min_stay_through, a.max_stay,
+      coalesce(a.closed_to_arrival, false) as closed_to_arrival, coalesce(a.closed_to_departure, false) as closed_to_departure
+    from unit_types u
+    cross join generate_series(${range.from}::date, ${range.to}::date, interval '1 day') as night
+    left join availability a on a.park_id = u.park_id and a.unit_type_id = u.unit_type_id and a.date = night::date
+    where u.park_id = ${parkId} ${unitFilter}
+    order by u.unit_type_id, night
+  `.execute(db);
+  return result.rows.map((row) => ({
+    unitTypeId: row.unit_type_id,
+    date: row.date,
+    allotment: row.allotment,
+    booked: row.booked,
+    available: row.available,
+    stopSell: row.stop_sell,
+    minStay: row.min_stay_arrival,
+    minStayArrival: row.min_stay_arrival,
+    minStayThrough: row.min_stay_through,
+    maxStay: row.max_stay,
+    closedToArrival: row.closed_to_arrival,
+    closedToDeparture: row.closed_to_departure,
+  }));
+}

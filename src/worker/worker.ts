@@ -1,0 +1,40 @@
+import { Cron } from 'croner';
+import type { AppContext } from '../http/context.ts';
+import { releaseLeases } from './leases.ts';
+import { runMaintenance } from './maintenance.ts';
+
+export interface Worker {
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the background jobs of the `work` role. Each job runs on a cron
+ * schedule and never overlaps itself; stop() waits for running jobs and
+ * releases this process's leases so another worker can take over at once.
+ */
+export function startWorker(ctx: AppContext): Worker {
+  const running = new Set<Promise<void>>();
+  const log = ctx.logger.child({ component: 'worker', instanceId: ctx.config.instanceId });
+
+  const schedule = (name: string, pattern: string, job: () => Promise<void>) =>
+    new Cron(pattern, { protect: true, name }, async () => {
+      const run = job().catch((error: unknown) => log.error({ err: error, job: name }, 'job failed; it runs again on schedule'));
+      running.add(run);
+      await run;
+      running.delete(run);
+    });
+
+  const jobs = [schedule('maintenance', '*/1 * * * *', () => runMaintenance(ctx))];
+  log.info({ jobs: jobs.map((job) => job.name) }, 'worker started');
+
+  return {
+    async stop() {
+      for (const job of jobs) job.stop();
+      await Promise.allSettled(running);
+      await releaseLeases(ctx.db, ctx.config.instanceId).catch((error: unknown) =>
+        log.warn({ err: error }, 'could not release leases; they expire on their own'),
+      );
+      log.info('worker stopped');
+    },
+  };
+}
