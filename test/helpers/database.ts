@@ -1,0 +1,52 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { openDatabase, type DatabaseHandle } from '../../src/db/database.ts';
+import { migrate } from '../../src/db/migrate.ts';
+import { databaseUrlFor, TEMPLATE_ENV } from './postgres-template.ts';
+
+export type TestDatabaseKind = 'pglite' | 'postgres';
+
+export function testDatabaseKind(): TestDatabaseKind {
+  return process.env.PARKSYNC_TEST_DB === 'postgres' ? 'postgres' : 'pglite';
+}
+
+export interface TestDatabase {
+  handle: DatabaseHandle;
+  /** The PostgreSQL URL of this file's database; undefined on PGlite. */
+  url: string | undefined;
+  drop(): Promise<void>;
+}
+
+/**
+ * A fresh, migrated database for one test file: an in-memory PGlite, or a
+ * PostgreSQL database cloned from the run's template (much faster than migrating).
+ */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  if (testDatabaseKind() === 'pglite') {
+    const handle = await openDatabase({ dataDir: 'memory://' });
+    await migrate(handle);
+    return { handle, url: undefined, drop: () => handle.close() };
+  }
+  const base = process.env.DATABASE_URL;
+  const template = (inject as unknown as (key: string) => string | undefined)(TEMPLATE_ENV) ?? process.env[TEMPLATE_ENV];
+  if (!base || !template) throw new Error('postgres tests need DATABASE_URL and the template from global setup');
+  const name = `parksync_t_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  await admin.query(`create database ${name} template ${template}`);
+  await admin.end();
+  const url = databaseUrlFor(base, name);
+  const handle = await openDatabase({ databaseUrl: url, poolSize: 20 });
+  return {
+    handle,
+    url,
+    drop: async () => {
+      await handle.close();
+      const cleanup = new pg.Client({ connectionString: base });
+      await cleanup.connect();
+      await cleanup.query(`drop database if exists ${name} with (force)`);
+      await cleanup.end();
+    },
+  };
+}
