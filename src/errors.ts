@@ -10,6 +10,7 @@ export const ERROR_CATALOGUE = {
   missing_header: { status: 400, title: 'A required header is missing' },
   unauthorized: { status: 401, title: 'Missing or invalid bearer token' },
   invalid_signature: { status: 401, title: 'Webhook signature is missing or invalid' },
+  invalid_timestamp: { status: 401, title: 'Webhook timestamp is missing or not Unix seconds' },
   timestamp_out_of_window: { status: 401, title: 'Webhook timestamp is outside the allowed clock-skew window' },
   forbidden: { status: 403, title: 'Token lacks the required scope' },
   forbidden_park: { status: 403, title: 'Token is not allowed for this park' },
@@ -32,6 +33,7 @@ export const ERROR_CATALOGUE = {
   idempotency_key_reused: { status: 422, title: 'Idempotency-Key was already used with a different body' },
   rate_limited: { status: 429, title: 'Rate limit exceeded' },
   internal_error: { status: 500, title: 'Internal error' },
+  connection_misconfigured: { status: 500, title: 'The connection has no usable signing secret' },
   connection_paused: { status: 503, title: 'Connection is paused' },
   database_unavailable: { status: 503, title: 'Database is unavailable' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -226,6 +226,7 @@ export interface Database {
   api_tokens: ApiTokensTable;
   audit_log: AuditLogTable;
   worker_leases: WorkerLeasesTable;
+  rate_limit_buckets: RateLimitBucketsTable;
 }
 
 export type ParkRow = Selectable<ParksTable>;
@@ -234,3 +235,11 @@ export type ConnectionRow = Selectable<ConnectionsTable>;
 export type AvailabilityRow = Selectable<AvailabilityTable>;
 export type ReservationRow = Selectable<ReservationsTable>;
 export type NewAuditEntry = Insertable<AuditLogTable>;
+
+export interface RateLimitBucketsTable {
+  park_id: string;
+  channel: string;
+  direction: 'in' | 'out';
+  tokens: number;
+  refreshed_at: Timestamp;
+}

@@ -15,8 +15,10 @@ import { inventoryRoutes } from '../inventory/routes.ts';
 import { flagRoutes } from '../flags/routes.ts';
 import { tokenRoutes } from '../auth/routes.ts';
 import { auditRoutes } from '../audit/routes.ts';
+import { webhookRoutes } from '../webhooks/routes.ts';
+import { skewWindowRoutes } from '../channels/skew-routes.ts';
+import { BODY_LIMIT_BYTES } from './limits.ts';
 
-export const BODY_LIMIT_BYTES = 256 * 1024;
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 
 /**
@@ -93,6 +95,8 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   await app.register(flagRoutes(ctx));
   await app.register(tokenRoutes(ctx));
   await app.register(auditRoutes(ctx));
+  await app.register(skewWindowRoutes(ctx));
+  await app.register(webhookRoutes(ctx));
 
   return app;
 }

@@ -35,16 +35,19 @@ function describeIssue(issue: ValidationIssue, part: string): FieldError {
   return { field: `${location}${field || '(root)'}`, message };
 }
 
+/** Turns JSON schema validation issues into field errors, one per field and message. */
+export function issuesToFieldErrors(issues: readonly ValidationIssue[], part: string): FieldError[] {
+  const described = issues.map((issue) => describeIssue(issue, part));
+  return described.filter(
+    (issue, index) => described.findIndex((other) => other.field === issue.field && other.message === issue.message) === index,
+  );
+}
+
 /** Maps Fastify's own errors (parsing, limits, schema validation) onto catalogue codes. */
 export function toAppError(error: FastifyError): AppError {
   if (error instanceof AppError) return error;
   if (error.validation) {
-    const issues = (error.validation as ValidationIssue[]).map((issue) =>
-      describeIssue(issue, error.validationContext ?? 'body'),
-    );
-    const unique = issues.filter(
-      (issue, index) => issues.findIndex((other) => other.field === issue.field && other.message === issue.message) === index,
-    );
+    const unique = issuesToFieldErrors(error.validation as ValidationIssue[], error.validationContext ?? 'body');
     const first = unique[0];
     const detail = unique.length === 1 && first ? `${first.field} ${first.message}` : `${unique.length} fields are invalid`;
     return new AppError('validation_failed', detail, { errors: unique });
@@ -84,14 +87,19 @@ function isDatabaseUnavailable(error: unknown): boolean {
 }
 
 export function problemBody(error: AppError, request: FastifyRequest): Record<string, unknown> {
+  return problemDocument(error, request.url.split('?')[0] ?? '/', request.id);
+}
+
+/** The RFC 9457 document for an error; `instance` is the request path without its query. */
+export function problemDocument(error: AppError, instance: string, requestId: string): Record<string, unknown> {
   return {
     type: `urn:parksync:problem:${error.code}`,
     title: error.title,
     status: error.status,
     detail: error.message,
     code: error.code,
-    instance: request.url.split('?')[0],
-    requestId: request.id,
+    instance,
+    requestId,
     ...(error.errors ? { errors: error.errors } : {}),
     ...error.extensions,
   };

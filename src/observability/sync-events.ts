@@ -1,0 +1,63 @@
+import type { Executor } from '../audit/audit.ts';
+
+/** Outcomes a channel_sync_events row can record. */
+export type SyncEventStatus =
+  | 'applied'
+  | 'shadowed'
+  | 'replayed'
+  | 'stale'
+  | 'conflict'
+  | 'overbook'
+  | 'rejected'
+  | 'rate_limited'
+  | 'paused'
+  | 'delivered'
+  | 'failed'
+  | 'dead'
+  | 'drift';
+
+export interface SyncEvent {
+  eventId?: string;
+  occurredAt: Date;
+  parkId: string | null;
+  channel: string;
+  direction: 'inbound' | 'outbound';
+  kind: string;
+  status: SyncEventStatus;
+  idempotencyKey?: string | null;
+  version?: number | null;
+  httpStatus?: number | null;
+  /** Error code and message; never a secret, a signature or guest data. */
+  error?: string | null;
+  latencyMs?: number | null;
+  requestId?: string | null;
+  deliveryId?: string | null;
+  /** Counts and ids only, such as nights written or failed nights; never guest personal data. */
+  detail?: Record<string, unknown> | null;
+}
+
+/** Writes one event row and returns its id. Call it in the transaction of the change when there is one. */
+export async function recordSyncEvent(db: Executor, event: SyncEvent): Promise<string> {
+  const row = await db
+    .insertInto('channel_sync_events')
+    .values({
+      ...(event.eventId ? { event_id: event.eventId } : {}),
+      occurred_at: event.occurredAt,
+      park_id: event.parkId,
+      channel: event.channel,
+      direction: event.direction,
+      kind: event.kind,
+      status: event.status,
+      idempotency_key: event.idempotencyKey ?? null,
+      version: event.version ?? null,
+      http_status: event.httpStatus ?? null,
+      error: event.error ?? null,
+      latency_ms: event.latencyMs ?? null,
+      request_id: event.requestId ?? null,
+      delivery_id: event.deliveryId ?? null,
+      detail: event.detail ? JSON.stringify(event.detail) : null,
+    })
+    .returning('event_id')
+    .executeTakeFirstOrThrow();
+  return row.event_id;
+}

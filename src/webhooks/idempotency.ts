@@ -1,0 +1,87 @@
+import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
+import type { Executor } from '../audit/audit.ts';
+
+/** How long a key and its stored response live. */
+export const IDEMPOTENCY_TTL_MS = 72 * 3600 * 1000;
+/** How long a request may hold its key while running; a crashed holder's key is taken over after this. */
+export const IDEMPOTENCY_LOCK_MS = 60 * 1000;
+export const MAX_KEY_LENGTH = 255;
+
+export function fingerprintBody(raw: Buffer): string {
+  return createHash('sha256').update(raw).digest('hex');
+}
+
+export interface KeyScope {
+  channel: string;
+  /** The endpoint the key belongs to, such as "availability". */
+  endpoint: string;
+  key: string;
+  parkId: string;
+}
+
+export type ClaimResult =
+  | { state: 'claimed' }
+  | { state: 'replay'; status: number; body: unknown }
+  | { state: 'mismatch' }
+  | { state: 'in_progress'; retryAfterSeconds: number };
+
+/**
+ * Claims an Idempotency-Key for this request, in its own short statement so a
+ * concurrent request with the same key sees it at once. A key whose holder
+ * crashed (lock expired) or whose life ended is taken over.
+ */
+export async function claimKey(db: Executor, scope: KeyScope, fingerprint: string, now: Date): Promise<ClaimResult> {
+  const lockedUntil = new Date(now.getTime() + IDEMPOTENCY_LOCK_MS);
+  const expiresAt = new Date(now.getTime() + IDEMPOTENCY_TTL_MS);
+  const claimed = await sql<{ state: string }>`
+    insert into idempotency_keys as k (channel, endpoint, idempotency_key, park_id, fingerprint, state, locked_until, expires_at, created_at)
+    values (${scope.channel}, ${scope.endpoint}, ${scope.key}, ${scope.parkId}, ${fingerprint}, 'running', ${lockedUntil}, ${expiresAt}, ${now})
+    on conflict (channel, endpoint, idempotency_key) do update
+      set park_id = excluded.park_id, fingerprint = excluded.fingerprint, state = 'running',
+          locked_until = excluded.locked_until, expires_at = excluded.expires_at, created_at = excluded.created_at,
+          response_status = null, response_body = null
+      where k.expires_at <= ${now}
+         or (k.state = 'running' and k.locked_until <= ${now} and k.fingerprint = excluded.fingerprint)
+    returning k.state
+  `.execute(db);
+  if (claimed.rows.length === 1) return { state: 'claimed' };
+
+  const existing = await db
+    .selectFrom('idempotency_keys')
+    .select(['fingerprint', 'state', 'response_status', 'response_body', 'locked_until'])
+    .where('channel', '=', scope.channel)
+    .where('endpoint', '=', scope.endpoint)
+    .where('idempotency_key', '=', scope.key)
+    .executeTakeFirst();
+  // The row vanished between the two statements (expired and deleted): the caller may simply retry.
+  if (!existing) return { state: 'in_progress', retryAfterSeconds: 1 };
+  if (existing.fingerprint !== fingerprint) return { state: 'mismatch' };
+  if (existing.state === 'completed' && existing.response_status !== null) {
+    return { state: 'replay', status: existing.response_status, body: existing.response_body };
+  }
+  const waitMs = existing.locked_until ? existing.locked_until.getTime() - now.getTime() : 1000;
+  return { state: 'in_progress', retryAfterSeconds: Math.max(1, Math.min(60, Math.ceil(waitMs / 1000))) };
+}
+
+/** Stores the final response; call it in the transaction that applies the request. */
+export async function completeKey(db: Executor, scope: KeyScope, status: number, body: unknown): Promise<void> {
+  await db
+    .updateTable('idempotency_keys')
+    .set({ state: 'completed', response_status: status, response_body: JSON.stringify(body), locked_until: null })
+    .where('channel', '=', scope.channel)
+    .where('endpoint', '=', scope.endpoint)
+    .where('idempotency_key', '=', scope.key)
+    .execute();
+}
+
+/** Forgets a claim after a fault, so the sender's retry is processed afresh. */
+export async function releaseKey(db: Executor, scope: KeyScope): Promise<void> {
+  await db
+    .deleteFrom('idempotency_keys')
+    .where('channel', '=', scope.channel)
+    .where('endpoint', '=', scope.endpoint)
+    .where('idempotency_key', '=', scope.key)
+    .where('state', '=', 'running')
+    .execute();
+}

@@ -1,0 +1,310 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { findConnection } from '../channels/connections.ts';
+import { takeToken } from '../channels/rate-limit.ts';
+import { inTransaction } from '../db/transaction.ts';
+import type { ConnectionRow, ParkRow } from '../db/schema.ts';
+import { AppError, type ErrorCode } from '../errors.ts';
+import type { AppContext } from '../http/context.ts';
+import { problemDocument } from '../http/problem.ts';
+import { SLUG_PATTERN } from '../http/schemas.ts';
+import { recordSyncEvent, type SyncEventStatus } from '../observability/sync-events.ts';
+import type { FastifyBaseLogger as Logger } from 'fastify';
+import { listUnitTypes } from '../parks/parks.ts';
+import { applyChange, prepareChange, type ApplyOutcome } from './apply.ts';
+import { validateWebhookBody, type WebhookKind } from './bodies.ts';
+import { claimKey, completeKey, fingerprintBody, MAX_KEY_LENGTH, releaseKey, type KeyScope } from './idempotency.ts';
+import { verifyWebhook } from './verify.ts';
+import { advanceVersions } from './versions.ts';
+
+/** Seconds a sender should wait before retrying a paused connection. */
+export const PAUSED_RETRY_AFTER_SECONDS = 60;
+
+export interface WebhookRequest {
+  channel: string;
+  kind: WebhookKind;
+  raw: Buffer;
+  headers: Record<string, string | string[] | undefined>;
+  path: string;
+  requestId: string;
+  log: Logger;
+}
+
+export interface WebhookResponse {
+  status: number;
+  body: unknown;
+  headers: Record<string, string>;
+}
+
+const PROBLEM_HEADERS = { 'content-type': 'application/problem+json' };
+
+/** Maps a business rejection to the status its event row records. */
+const EVENT_STATUS_BY_CODE: Partial<Record<ErrorCode, SyncEventStatus>> = {
+  stale_version: 'stale',
+  version_conflict: 'conflict',
+  overbooked: 'overbook',
+};
+
+class ShadowRollback extends Error {
+  constructor(readonly outcome: ApplyOutcome) {
+    super('shadow mode: roll back the applied change');
+  }
+}
+
+function singleHeader(headers: WebhookRequest['headers'], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** What the pipeline knows about the request so far; every event row carries it. */
+interface Progress {
+  parkId: string | null;
+  idempotencyKey: string | null;
+  version: number | null;
+  rateHeaders: Record<string, string>;
+}
+
+/**
+ * Handles one inbound webhook through the checks in their contract order:
+ * body, connection, signature, clock skew, pause, rate limit, idempotency,
+ * validation, version, apply. Every outcome leaves a channel_sync_events row.
+ */
+export async function handleWebhook(ctx: AppContext, request: WebhookRequest): Promise<WebhookResponse> {
+  const started = performance.now();
+  const now = ctx.clock.now();
+  const progress: Progress = { parkId: null, idempotencyKey: null, version: null, rateHeaders: {} };
+
+  const recordEvent = async (status: SyncEventStatus, httpStatus: number, extra: { error?: string; detail?: Record<string, unknown>; eventId?: string } = {}) =>
+    recordSyncEvent(ctx.db, {
+      ...(extra.eventId ? { eventId: extra.eventId } : {}),
+      occurredAt: now,
+      parkId: progress.parkId,
+      channel: request.channel,
+      direction: 'inbound',
+      kind: request.kind,
+      status,
+      idempotencyKey: progress.idempotencyKey,
+      version: progress.version,
+      httpStatus,
+      error: extra.error ?? null,
+      latencyMs: Math.round(performance.now() - started),
+      requestId: request.requestId,
+      detail: extra.detail ?? null,
+    });
+
+  const problemResponse = (error: AppError): WebhookResponse => ({
+    status: error.status,
+    body: problemDocument(error, request.path, request.requestId),
+    headers: { ...PROBLEM_HEADERS, ...progress.rateHeaders, ...error.headers },
+  });
+
+  /** Rejects before the idempotency key is claimed: nothing is stored for a replay. */
+  const reject = async (error: AppError, status: SyncEventStatus = 'rejected'): Promise<WebhookResponse> => {
+    await recordEvent(status, error.status, { error: `${error.code}: ${error.message}` });
+    return problemResponse(error);
+  };
+
+  // 1. The body is JSON (size and media type were checked by the HTTP layer).
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(request.raw.toString('utf8'));
+  } catch {
+    return reject(new AppError('invalid_json', 'The body is not valid JSON.'));
+  }
+
+  // 2. The connection, from the channel in the path and the parkId in the body.
+  const bodyParkId = (parsed as { parkId?: unknown } | null)?.parkId;
+  if (typeof bodyParkId !== 'string' || !new RegExp(SLUG_PATTERN).test(bodyParkId)) {
+    return reject(new AppError('invalid_request', 'The body must be a JSON object with a parkId string such as "dune-camp".'));
+  }
+  const connection = await findConnection(ctx.db, bodyParkId, request.channel);
+  const mode = connection?.enabled ? await ctx.flags.evaluate('channel_sync_webhooks', { channel: request.channel, parkId: bodyParkId }) : 'off';
+  if (!connection || mode === 'off') {
+    return reject(new AppError('connection_not_found', `No enabled webhook connection for channel "${request.channel}" and park "${bodyParkId}".`));
+  }
+  progress.parkId = bodyParkId;
+  const log = request.log.child({ channel: request.channel, parkId: bodyParkId, kind: request.kind });
+
+  // 3 and 4. Signature over the raw bytes, then the timestamp against the skew window.
+  const verified = verifyWebhook(connection, request.headers, request.raw, now);
+  if (!verified.ok) {
+    log.warn({ reason: verified.reason, keysTried: verified.keysTried }, 'webhook signature check failed');
+    if (verified.reason === 'secret_misconfigured') {
+      return reject(new AppError('connection_misconfigured', 'The connection has no usable signing secret; an operator must rotate it.'));
+    }
+    const code: ErrorCode =
+      verified.reason === 'timestamp_out_of_window' ? 'timestamp_out_of_window' : verified.reason === 'invalid_timestamp' ? 'invalid_timestamp' : 'invalid_signature';
+    return reject(new AppError(code, verified.detail));
+  }
+
+  // 5. A paused connection takes nothing.
+  if (connection.paused) {
+    return reject(
+      new AppError('connection_paused', 'The connection is paused; retry later.', {
+        headers: { 'retry-after': String(PAUSED_RETRY_AFTER_SECONDS) },
+      }),
+      'paused',
+    );
+  }
+
+  // 6. rateLimitIn: only signed requests reach this point, so nobody else can spend the quota.
+  const limit = { perSecond: connection.rate_limit_in_per_second, burst: connection.rate_limit_in_burst };
+  const decision = await takeToken(ctx.db, { parkId: bodyParkId, channel: request.channel, direction: 'in' }, limit, now);
+  progress.rateHeaders = {
+    'ratelimit-limit': String(limit.burst),
+    'ratelimit-remaining': String(decision.remaining),
+    'ratelimit-reset': String(decision.allowed ? 0 : decision.retryAfterSeconds),
+  };
+  if (!decision.allowed) {
+    return reject(
+      new AppError('rate_limited', `Over the limit of ${limit.perSecond} requests per second (burst ${limit.burst}) for this connection.`, {
+        headers: { 'retry-after': String(decision.retryAfterSeconds) },
+      }),
+      'rate_limited',
+    );
+  }
+
+  // 7. Idempotency-Key, or webhook-id for Standard Webhooks senders.
+  const key = singleHeader(request.headers, 'idempotency-key') ?? (verified.scheme === 'standard' ? verified.messageId : undefined);
+  if (key === undefined || key === '') {
+    return reject(new AppError('missing_header', 'Send an Idempotency-Key header (at most 255 characters) so retries are safe.'));
+  }
+  if (key.length > MAX_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(key)) {
+    return reject(new AppError('invalid_request', 'Idempotency-Key must be 1 to 255 visible ASCII characters.'));
+  }
+  progress.idempotencyKey = key;
+  const scope: KeyScope = { channel: request.channel, endpoint: request.kind, key, parkId: bodyParkId };
+  const fingerprint = fingerprintBody(request.raw);
+  const claim = await claimKey(ctx.db, scope, fingerprint, now);
+  if (claim.state === 'replay') {
+    await recordEvent('replayed', claim.status);
+    const isProblem = claim.status >= 400;
+    return {
+      status: claim.status,
+      body: claim.body,
+      headers: { ...(isProblem ? PROBLEM_HEADERS : {}), ...progress.rateHeaders, 'idempotent-replayed': 'true' },
+    };
+  }
+  if (claim.state === 'mismatch') {
+    return reject(new AppError('idempotency_key_reused', 'This Idempotency-Key was used with a different body; use a new key for a new request.'));
+  }
+  if (claim.state === 'in_progress') {
+    return reject(
+      new AppError('idempotency_in_progress', 'A request with this Idempotency-Key is still running; retry after it finishes.', {
+        headers: { 'retry-after': String(claim.retryAfterSeconds) },
+      }),
+    );
+  }
+
+  // From here on the key is ours: the final answer is stored, except for faults.
+  try {
+    return await processClaimed({ ctx, request, connection, parsed, scope, mode, progress, now, started, problemResponse, log });
+  } catch (error) {
+    await releaseKey(ctx.db, scope).catch((releaseError: unknown) =>
+      log.error({ err: releaseError }, 'could not release the idempotency key; it unlocks when its lock expires'),
+    );
+    throw error;
+  }
+}
+
+/** Everything the steps after the Idempotency-Key claim need. */
+interface ClaimedRequest {
+  ctx: AppContext;
+  request: WebhookRequest;
+  connection: ConnectionRow;
+  parsed: unknown;
+  scope: KeyScope;
+  mode: string;
+  progress: Progress;
+  now: Date;
+  started: number;
+  problemResponse: (error: AppError) => WebhookResponse;
+  log: Logger;
+}
+
+/** Steps 8 to 10, with the Idempotency-Key held. Business rejections are stored as the key's response. */
+async function processClaimed(claimed: ClaimedRequest): Promise<WebhookResponse> {
+  const { ctx, request, connection, parsed, scope, mode, progress, now, started, problemResponse, log } = claimed;
+  const entry = (status: SyncEventStatus, httpStatus: number, extra: { eventId?: string; error?: string; detail?: Record<string, unknown> | null }) => ({
+    ...(extra.eventId ? { eventId: extra.eventId } : {}),
+    occurredAt: now,
+    parkId: progress.parkId,
+    channel: request.channel,
+    direction: 'inbound' as const,
+    kind: request.kind,
+    status,
+    idempotencyKey: progress.idempotencyKey,
+    version: progress.version,
+    httpStatus,
+    error: extra.error ?? null,
+    latencyMs: Math.round(performance.now() - started),
+    requestId: request.requestId,
+    detail: extra.detail ?? null,
+  });
+
+  const rejectStored = async (error: AppError): Promise<WebhookResponse> => {
+    const response = problemResponse(error);
+    await inTransaction(ctx.db, async (trx) => {
+      await recordSyncEvent(
+        trx,
+        entry(EVENT_STATUS_BY_CODE[error.code] ?? 'rejected', error.status, {
+          error: `${error.code}: ${error.message}`,
+          detail: error.code === 'overbooked' ? { failedNights: error.extensions.failedNights } : null,
+        }),
+      );
+      await completeKey(trx, scope, response.status, response.body);
+    });
+    return response;
+  };
+
+  // 9 (header part). X-Version is read before validation so every stored answer names it.
+  const versionText = singleHeader(request.headers, 'x-version');
+  if (versionText === undefined || versionText === '') {
+    return rejectStored(new AppError('missing_header', 'Send an X-Version header: a positive integer that grows with each change you send.'));
+  }
+  if (!/^[1-9]\d{0,14}$/.test(versionText)) {
+    return rejectStored(new AppError('invalid_request', `X-Version must be a positive integer, not "${versionText.slice(0, 40)}".`));
+  }
+  const version = Number(versionText);
+  progress.version = version;
+
+  // 8. Validation of the body against its schema and the park.
+  let park: ParkRow;
+  let change;
+  try {
+    const body = validateWebhookBody(request.kind, parsed);
+    park = await ctx.db.selectFrom('parks').selectAll().where('park_id', '=', connection.park_id).executeTakeFirstOrThrow();
+    const unitTypeIds = new Set((await listUnitTypes(ctx.db, park.park_id)).map((row) => row.unit_type_id));
+    change = prepareChange(body, park, unitTypeIds, now);
+  } catch (error) {
+    if (error instanceof AppError && error.status < 500) return rejectStored(error);
+    throw error;
+  }
+
+  // 9 (entity part) and 10. Versions, the change, its event and its dirty marks commit together.
+  const eventId = randomUUID();
+  try {
+    const outcome = await inTransaction(ctx.db, async (trx) => {
+      await advanceVersions(trx, { channel: request.channel, parkId: park.park_id, kind: request.kind }, change.entityKeys, version, now);
+      const applied = await applyChange(trx, change, park, request.channel, now);
+      if (mode === 'shadow') throw new ShadowRollback(applied);
+      const body = { eventId, status: 'applied', ...applied.response };
+      await recordSyncEvent(trx, entry(applied.status, 202, { eventId, detail: applied.detail }));
+      await completeKey(trx, scope, 202, body);
+      return body;
+    });
+    return { status: 202, body: outcome, headers: { ...progress.rateHeaders } };
+  } catch (error) {
+    if (error instanceof ShadowRollback) {
+      const body = { eventId, status: 'shadowed', ...error.outcome.response };
+      await inTransaction(ctx.db, async (trx) => {
+        await recordSyncEvent(trx, entry('shadowed', 202, { eventId, detail: { ...error.outcome.detail, wouldBe: error.outcome.status } }));
+        await completeKey(trx, scope, 202, body);
+      });
+      log.info({ eventId }, 'shadow mode: change checked and logged, nothing written');
+      return { status: 202, body, headers: { ...progress.rateHeaders } };
+    }
+    if (error instanceof AppError && error.status < 500) return rejectStored(error);
+    throw error;
+  }
+}
