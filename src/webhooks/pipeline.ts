@@ -14,7 +14,7 @@ import { listUnitTypes } from '../parks/parks.ts';
 import { applyChange, prepareChange, type ApplyOutcome } from './apply.ts';
 import { validateWebhookBody, type WebhookKind } from './bodies.ts';
 import { claimKey, completeKey, fingerprintBody, MAX_KEY_LENGTH, releaseKey, type KeyScope } from './idempotency.ts';
-import { verifyWebhook } from './verify.ts';
+import { verifyWebhook, type VerifyFailure } from './verify.ts';
 import { advanceVersions } from './versions.ts';
 
 /** Seconds a sender should wait before retrying a paused connection. */
@@ -45,6 +45,14 @@ const EVENT_STATUS_BY_CODE: Partial<Record<ErrorCode, SyncEventStatus>> = {
   overbooked: 'overbook',
 };
 
+const SIGNATURE_FAILURE_CODES: Record<Exclude<VerifyFailure, 'secret_misconfigured'>, ErrorCode> = {
+  missing_signature: 'invalid_signature',
+  malformed_signature: 'invalid_signature',
+  signature_mismatch: 'invalid_signature',
+  invalid_timestamp: 'invalid_timestamp',
+  timestamp_out_of_window: 'timestamp_out_of_window',
+};
+
 class ShadowRollback extends Error {
   constructor(readonly outcome: ApplyOutcome) {
     super('shadow mode: roll back the applied change');
@@ -56,7 +64,7 @@ function singleHeader(headers: WebhookRequest['headers'], name: string): string 
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** What the pipeline knows about the request so far; every event row carries it. */
+/** Facts collected about the request so far; every event row carries them. */
 interface Progress {
   parkId: string | null;
   idempotencyKey: string | null;
@@ -132,9 +140,7 @@ export async function handleWebhook(ctx: AppContext, request: WebhookRequest): P
     if (verified.reason === 'secret_misconfigured') {
       return reject(new AppError('connection_misconfigured', 'The connection has no usable signing secret; an operator must rotate it.'));
     }
-    const code: ErrorCode =
-      verified.reason === 'timestamp_out_of_window' ? 'timestamp_out_of_window' : verified.reason === 'invalid_timestamp' ? 'invalid_timestamp' : 'invalid_signature';
-    return reject(new AppError(code, verified.detail));
+    return reject(new AppError(SIGNATURE_FAILURE_CODES[verified.reason], verified.detail));
   }
 
   // 5. A paused connection takes nothing.
@@ -147,7 +153,7 @@ export async function handleWebhook(ctx: AppContext, request: WebhookRequest): P
     );
   }
 
-  // 6. rateLimitIn: only signed requests reach this point, so nobody else can spend the quota.
+  // 6. rateLimitIn: only signed requests reach this point, so no other sender can spend the quota.
   const limit = { perSecond: connection.rate_limit_in_per_second, burst: connection.rate_limit_in_burst };
   const decision = await takeToken(ctx.db, { parkId: bodyParkId, channel: request.channel, direction: 'in' }, limit, now);
   progress.rateHeaders = {
