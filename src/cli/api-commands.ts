@@ -147,6 +147,23 @@ function registerChannels(program: Command): void {
         callApi(client, 'POST', `/parks/${enc(parkId)}/channels/${enc(channel)}/rotate-secret`, defined(options)),
       ),
     );
+  channels
+    .command('skew-window')
+    .description('Widen (or narrow) the clock-skew window until an expiry, with an audit note (PUT .../skew-window)')
+    .argument('<parkId>')
+    .argument('<channel>')
+    .requiredOption('--seconds <seconds>', 'allowed clock skew either way, in seconds', integer)
+    .requiredOption('--expires-in <seconds>', 'when the window falls back to 300 s, in seconds from now', integer)
+    .requiredOption('--note <text>', 'why, for the audit log')
+    .action(
+      run((client, parkId: string, channel: string, options: { seconds: number; expiresIn: number; note: string }) =>
+        callApi(client, 'PUT', `/parks/${enc(parkId)}/channels/${enc(channel)}/skew-window`, {
+          seconds: options.seconds,
+          expiresInSeconds: options.expiresIn,
+          note: options.note,
+        }),
+      ),
+    );
 }
 
 function registerInventory(program: Command): void {
