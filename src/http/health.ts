@@ -1,10 +1,16 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { sql } from 'kysely';
 import { pendingMigrations } from '../db/migrate.ts';
+import { metricsRegistry } from '../observability/metrics.ts';
 import type { AppContext } from './context.ts';
 
 export function healthRoutes(ctx: AppContext): FastifyPluginAsync {
   return async (app) => {
+    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+      reply.type(metricsRegistry.contentType);
+      return metricsRegistry.metrics();
+    });
+
     app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
 
     /** Ready when the database answers and every migration is applied. */

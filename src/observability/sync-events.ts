@@ -1,4 +1,5 @@
 import type { Executor } from '../audit/audit.ts';
+import { webhookLatency, webhookRequests } from './metrics.ts';
 
 /** Outcomes a channel_sync_events row can record. */
 export type SyncEventStatus =
@@ -38,6 +39,12 @@ export interface SyncEvent {
 
 /** Writes one event row and returns its id. Call it in the transaction of the change when there is one. */
 export async function recordSyncEvent(db: Executor, event: SyncEvent): Promise<string> {
+  if (event.direction === 'inbound') {
+    webhookRequests.inc({ channel: event.channel, kind: event.kind, status: event.status });
+    if (event.latencyMs !== null && event.latencyMs !== undefined) {
+      webhookLatency.observe({ channel: event.channel, kind: event.kind }, event.latencyMs / 1000);
+    }
+  }
   const row = await db
     .insertInto('channel_sync_events')
     .values({

@@ -8,6 +8,7 @@ import { AppError, type ErrorCode } from '../errors.ts';
 import type { AppContext } from '../http/context.ts';
 import { problemDocument } from '../http/problem.ts';
 import { SLUG_PATTERN } from '../http/schemas.ts';
+import { signatureFailures } from '../observability/metrics.ts';
 import { recordSyncEvent, type SyncEventStatus } from '../observability/sync-events.ts';
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import { listUnitTypes } from '../parks/parks.ts';
@@ -137,6 +138,7 @@ export async function handleWebhook(ctx: AppContext, request: WebhookRequest): P
   const verified = verifyWebhook(connection, request.headers, request.raw, now);
   if (!verified.ok) {
     log.warn({ reason: verified.reason, keysTried: verified.keysTried }, 'webhook signature check failed');
+    signatureFailures.inc({ channel: request.channel, reason: verified.reason, keys_tried: verified.keysTried.join('+') || 'none' });
     if (verified.reason === 'secret_misconfigured') {
       return reject(new AppError('connection_misconfigured', 'The connection has no usable signing secret; an operator must rotate it.'));
     }

@@ -1,0 +1,31 @@
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+
+/**
+ * The process's Prometheus metrics, in one registry served at /metrics.
+ * Metrics are created once per process, so several app instances in one
+ * process (as in tests) share them.
+ */
+export const metricsRegistry = new Registry();
+collectDefaultMetrics({ register: metricsRegistry, prefix: 'parksync_' });
+
+export const webhookRequests = new Counter({
+  name: 'parksync_webhook_requests_total',
+  help: 'Inbound webhook requests by channel, kind and outcome status',
+  labelNames: ['channel', 'kind', 'status'] as const,
+  registers: [metricsRegistry],
+});
+
+export const signatureFailures = new Counter({
+  name: 'parksync_webhook_signature_failures_total',
+  help: 'Inbound webhooks whose signature or timestamp failed, by channel, reason and the keys tried',
+  labelNames: ['channel', 'reason', 'keys_tried'] as const,
+  registers: [metricsRegistry],
+});
+
+export const webhookLatency = new Histogram({
+  name: 'parksync_webhook_duration_seconds',
+  help: 'Time to handle an inbound webhook, by channel and kind',
+  labelNames: ['channel', 'kind'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  registers: [metricsRegistry],
+});
