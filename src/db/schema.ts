@@ -155,7 +155,7 @@ export interface OutboundDeliveriesTable {
   park_id: string;
   channel: string;
   kind: 'availability' | 'rates';
-  state: Generated<'pending' | 'in_flight' | 'delivered' | 'dead'>;
+  state: Generated<'pending' | 'in_flight' | 'delivered' | 'dead' | 'redriven'>;
   version: number;
   payload: unknown;
   high_seq: number;
@@ -165,6 +165,8 @@ export interface OutboundDeliveriesTable {
   lease_until: Timestamp | null;
   last_error: string | null;
   last_http_status: number | null;
+  cells: Generated<number>;
+  delivered_at: Timestamp | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * The process's Prometheus metrics, in one registry served at /metrics.
@@ -27,5 +27,33 @@ export const webhookLatency = new Histogram({
   help: 'Time to handle an inbound webhook, by channel and kind',
   labelNames: ['channel', 'kind'] as const,
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  registers: [metricsRegistry],
+});
+
+export const deliveryAttempts = new Counter({
+  name: 'parksync_delivery_attempts_total',
+  help: 'Outbound delivery attempts by channel, kind and outcome (delivered, failed, dead)',
+  labelNames: ['channel', 'kind', 'outcome'] as const,
+  registers: [metricsRegistry],
+});
+
+export const lastAvailabilitySync = new Gauge({
+  name: 'parksync_last_availability_sync_timestamp_seconds',
+  help: 'Unix time of the last delivered availability push, per park and channel',
+  labelNames: ['park_id', 'channel'] as const,
+  registers: [metricsRegistry],
+});
+
+export const outboundBacklog = new Gauge({
+  name: 'parksync_outbound_backlog',
+  help: 'Open deliveries plus dirty nights waiting, per park and channel',
+  labelNames: ['park_id', 'channel'] as const,
+  registers: [metricsRegistry],
+});
+
+export const outboundOldestAge = new Gauge({
+  name: 'parksync_outbound_oldest_pending_seconds',
+  help: 'Age of the oldest undelivered change, per park and channel',
+  labelNames: ['park_id', 'channel'] as const,
   registers: [metricsRegistry],
 });

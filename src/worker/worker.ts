@@ -2,6 +2,7 @@ import { Cron } from 'croner';
 import type { AppContext } from '../http/context.ts';
 import { releaseLeases } from './leases.ts';
 import { runMaintenance } from './maintenance.ts';
+import { refreshBacklogMetrics, startDispatcher } from '../sync/dispatcher.ts';
 
 export interface Worker {
   stop(): Promise<void>;
@@ -24,12 +25,17 @@ export function startWorker(ctx: AppContext): Worker {
       running.delete(run);
     });
 
-  const jobs = [schedule('maintenance', '*/1 * * * *', () => runMaintenance(ctx))];
+  const jobs = [
+    schedule('maintenance', '*/1 * * * *', () => runMaintenance(ctx)),
+    schedule('backlog-metrics', '*/15 * * * * *', () => refreshBacklogMetrics(ctx)),
+  ];
+  const dispatcher = startDispatcher(ctx);
   log.info({ jobs: jobs.map((job) => job.name) }, 'worker started');
 
   return {
     async stop() {
       for (const job of jobs) job.stop();
+      await dispatcher.stop();
       await Promise.allSettled(running);
       await releaseLeases(ctx.db, ctx.config.instanceId).catch((error: unknown) =>
         log.warn({ err: error }, 'could not release leases; they expire on their own'),

@@ -262,6 +262,17 @@ export function pushRoutes(options: PushRouteOptions): FastifyPluginAsync {
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
+    // Health check for parksync's resume: healthy unless the channel's mode is fail or down (the mode is not used up).
+    app.get<{ Params: ChannelParams }>('/channels/:channel/health', { schema: { params: ChannelParamsSchema } }, async (request, reply) => {
+      const mode = options.state.modeOf(request.params.channel);
+      if (mode?.mode === 'down') {
+        request.raw.socket.destroy();
+        return reply;
+      }
+      if (mode?.mode === 'fail') return reply.code(mode.status).send({ healthy: false });
+      return reply.send({ healthy: true });
+    });
+
     for (const kind of PUSH_KINDS) {
       app.post<{ Params: ChannelParams }>(`/channels/:channel/${kind}`, { schema: { params: ChannelParamsSchema } }, (request, reply) =>
         handlePush(options, kind, request, reply),

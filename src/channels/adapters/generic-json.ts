@@ -1,0 +1,47 @@
+import { request } from 'undici';
+import type { ConnectionRow } from '../../db/schema.ts';
+import type { ChannelAdapter, DeliveryKind, HealthResult, OutboundRequest } from './types.ts';
+
+function endpointOf(connection: ConnectionRow): string {
+  if (!connection.endpoint_url) {
+    throw new Error(`connection ${connection.park_id}/${connection.channel} has no endpointUrl`);
+  }
+  return connection.endpoint_url.replace(/\/+$/, '');
+}
+
+/**
+ * The generic JSON adapter: POSTs parksync's own body shapes to
+ * `<endpointUrl>/availability` and `<endpointUrl>/rates`, and checks health
+ * with `GET <endpointUrl>/health`.
+ */
+export const genericJsonAdapter: ChannelAdapter = {
+  name: 'generic-json',
+  maxRangesPerRequest: 1000,
+  maxBodyBytes: 256 * 1024,
+
+  buildRequest(connection: ConnectionRow, kind: DeliveryKind, payload: unknown): OutboundRequest {
+    return {
+      url: `${endpointOf(connection)}/${kind}`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(payload),
+    };
+  },
+
+  async healthCheck(connection: ConnectionRow, timeoutMs: number): Promise<HealthResult> {
+    if (!connection.endpoint_url) return { ok: false, detail: 'the connection has no endpointUrl' };
+    try {
+      const response = await request(`${endpointOf(connection)}/health`, {
+        method: 'GET',
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      await response.body.dump();
+      const ok = response.statusCode >= 200 && response.statusCode < 300;
+      return { ok, detail: `GET /health answered ${response.statusCode}` };
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? (error as Error).message;
+      return { ok: false, detail: `GET /health failed: ${code}` };
+    }
+  },
+};

@@ -1,0 +1,109 @@
+import { sql } from 'kysely';
+import type { AppContext } from '../http/context.ts';
+import { outboundBacklog, outboundOldestAge } from '../observability/metrics.ts';
+import { deliver, DELIVERY_LEASE_MS } from './deliver.ts';
+import { claimDue, releaseOwned } from './outbox.ts';
+import { planDeliveries } from './planner.ts';
+
+export interface DispatcherOptions {
+  /** Pause between passes when there was nothing to do, in milliseconds. */
+  idleMs?: number;
+  /** Deliveries sent at once by this process. */
+  concurrency?: number;
+}
+
+export interface Dispatcher {
+  /** Runs one plan-and-send pass and waits for its sends; for tests and scripts. */
+  runOnce(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** Refreshes the backlog gauges: open deliveries plus dirty nights, and the age of the oldest. */
+export async function refreshBacklogMetrics(ctx: AppContext): Promise<void> {
+  const rows = await sql<{ park_id: string; channel: string; backlog: number; oldest: Date | null }>`
+    select park_id, channel, sum(backlog)::int as backlog, min(oldest) as oldest from (
+      select park_id, channel, count(*) as backlog, min(marked_at) as oldest from outbound_dirty group by park_id, channel
+      union all
+      select park_id, channel, count(*), min(created_at) from outbound_deliveries
+      where state in ('pending', 'in_flight') group by park_id, channel
+    ) as waiting group by park_id, channel
+  `.execute(ctx.db);
+  outboundBacklog.reset();
+  outboundOldestAge.reset();
+  const now = ctx.clock.now().getTime();
+  for (const row of rows.rows) {
+    const labels = { park_id: row.park_id, channel: row.channel };
+    outboundBacklog.set(labels, row.backlog);
+    if (row.oldest) outboundOldestAge.set(labels, Math.max(0, (now - new Date(row.oldest).getTime()) / 1000));
+  }
+}
+
+/**
+ * The outbound loop of a worker: plan deliveries from dirty nights, claim the
+ * due ones, send them with bounded concurrency, repeat. It keeps going while
+ * there is work and sleeps `idleMs` when there is none.
+ */
+export function startDispatcher(ctx: AppContext, options: DispatcherOptions = {}): Dispatcher {
+  const idleMs = options.idleMs ?? 200;
+  const concurrency = options.concurrency ?? 8;
+  const owner = ctx.config.instanceId;
+  const log = ctx.logger.child({ component: 'dispatcher', instanceId: owner });
+  const sending = new Set<Promise<void>>();
+  let running = true;
+  let timer: NodeJS.Timeout | undefined;
+  let wake: (() => void) | undefined;
+
+  const pass = async (): Promise<number> => {
+    await planDeliveries(ctx);
+    const free = concurrency - sending.size;
+    if (free <= 0) return 0;
+    const claimed = await claimDue(ctx.db, owner, ctx.clock.now(), DELIVERY_LEASE_MS, free);
+    for (const delivery of claimed) {
+      const send = deliver(ctx, delivery, owner)
+        .catch((error: unknown) => log.error({ err: error, deliveryId: delivery.delivery_id }, 'delivery crashed; its lease will expire and it is retried'))
+        .finally(() => {
+          sending.delete(send);
+          wake?.();
+        });
+      sending.add(send);
+    }
+    return claimed.length;
+  };
+
+  const loop = async () => {
+    while (running) {
+      let claimed = 0;
+      try {
+        claimed = await pass();
+      } catch (error) {
+        log.error({ err: error }, 'dispatcher pass failed; trying again shortly');
+      }
+      if (!running) break;
+      if (claimed === 0 || sending.size >= concurrency) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          timer = setTimeout(resolve, idleMs);
+        });
+        wake = undefined;
+      }
+    }
+  };
+  const looping = options.idleMs === Infinity ? Promise.resolve() : loop();
+
+  return {
+    async runOnce() {
+      const claimed = await pass();
+      await Promise.allSettled([...sending]);
+      return claimed;
+    },
+    async stop() {
+      running = false;
+      if (timer) clearTimeout(timer);
+      wake?.();
+      await looping;
+      await Promise.allSettled([...sending]);
+      const released = await releaseOwned(ctx.db, owner, ctx.clock.now()).catch(() => 0);
+      log.info({ released }, 'dispatcher stopped');
+    },
+  };
+}

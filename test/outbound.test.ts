@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDispatcher, type Dispatcher } from '../src/sync/dispatcher.ts';
+import { startHarness, seedPark, type Harness } from './helpers/harness.ts';
+import { connectSimulated, receivedCount, setMode, simulatorView, startSimulator, type Simulator } from './helpers/outbound.ts';
+import { sendWebhook } from './helpers/webhooks.ts';
+
+let harness: Harness;
+let simulator: Simulator;
+let dispatcher: Dispatcher;
+const park = 'dune-camp';
+const secrets: Record<string, string> = {};
+
+/** Runs dispatcher passes until nothing is left to send or the pass limit is reached. */
+async function drain(passes = 20): Promise<void> {
+  for (let pass = 0; pass < passes; pass += 1) {
+    const claimed = await dispatcher.runOnce();
+    const open = await harness.ctx.db
+      .selectFrom('outbound_deliveries')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .where('state', 'in', ['pending', 'in_flight'])
+      .executeTakeFirstOrThrow();
+    const dirty = await harness.ctx.db.selectFrom('outbound_dirty').select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
+    if (claimed === 0 && Number(open.count) === 0 && Number(dirty.count) === 0) return;
+  }
+}
+
+function availabilityOf(view: Awaited<ReturnType<typeof simulatorView>>, date: string) {
+  return view.availability.find((night) => night.date === date)?.available;
+}
+
+beforeAll(async () => {
+  harness = await startHarness();
+  simulator = await startSimulator({ port: 0 });
+  await seedPark(harness, park, { cabin: 5 });
+  for (const channel of ['hipcamp', 'pitchup', 'airbnb']) {
+    secrets[channel] = await connectSimulated(harness, simulator, park, channel);
+  }
+  dispatcher = startDispatcher(harness.ctx, { idleMs: Infinity });
+});
+
+afterAll(async () => {
+  await dispatcher.stop();
+  await simulator.close();
+  await harness.close();
+});
+
+describe('fan-out', () => {
+  it('delivers a webhook to every other connection and never back to the sender', async () => {
+    const body = { parkId: park, updates: [{ unitTypeId: 'cabin', from: '2026-12-10', to: '2026-12-12', allotment: 3 }] };
+    const response = await sendWebhook(harness, { channel: 'hipcamp', kind: 'availability', body, secret: secrets.hipcamp ?? '', version: 1 });
+    expect(response.statusCode).toBe(202);
+    await drain();
+    expect(availabilityOf(await simulatorView(simulator, 'pitchup', park), '2026-12-11')).toBe(3);
+    expect(availabilityOf(await simulatorView(simulator, 'airbnb', park), '2026-12-11')).toBe(3);
+    expect(await receivedCount(simulator, 'hipcamp')).toBe(0);
+  });
+
+  it('bundles equal consecutive nights into one range', async () => {
+    const received = await fetch(`${simulator.url}/_control/received?channel=pitchup`);
+    const items = ((await received.json()) as { items: Array<{ body?: { updates?: unknown[] } }> }).items;
+    expect(items).toHaveLength(1);
+  });
+});
+
+describe('failures', () => {
+  it('retries a channel answering 503 until it recovers', async () => {
+    await setMode(simulator, 'airbnb', { mode: 'fail', status: 503, count: 2 });
+    await harness.call('POST', `/parks/${park}/availability`, { updates: [{ unitTypeId: 'cabin', from: '2026-12-20', to: '2026-12-20', allotment: 2 }] });
+    for (let round = 0; round < 5; round += 1) {
+      await drain(3);
+      harness.clock.advance(10 * 60_000);
+    }
+    expect(availabilityOf(await simulatorView(simulator, 'airbnb', park), '2026-12-20')).toBe(2);
+  });
+
+  it('dead-letters a 400 at once', async () => {
+    await setMode(simulator, 'pitchup', { mode: 'fail', status: 400, count: 1 });
+    await harness.call('POST', `/parks/${park}/availability`, { updates: [{ unitTypeId: 'cabin', from: '2026-12-21', to: '2026-12-21', allotment: 1 }] });
+    await drain();
+    const dead = await harness.ctx.db.selectFrom('outbound_deliveries').selectAll().where('channel', '=', 'pitchup').where('state', '=', 'dead').execute();
+    expect(dead).toHaveLength(1);
+    expect(dead[0]?.last_http_status).toBe(400);
+    expect(dead[0]?.attempts).toBe(1);
+  });
+});
