@@ -27,6 +27,7 @@ export const ERROR_CATALOGUE = {
   stale_version: { status: 409, title: 'A newer version of this entity was already applied' },
   version_conflict: { status: 409, title: 'This version of the entity was already applied' },
   idempotency_in_progress: { status: 409, title: 'A request with this Idempotency-Key is still being processed' },
+  health_check_failed: { status: 409, title: "The channel's health check failed; the connection stays paused" },
   payload_too_large: { status: 413, title: 'Request body is too large' },
   unsupported_media_type: { status: 415, title: 'Content type is not supported' },
   validation_failed: { status: 422, title: 'Request failed validation' },

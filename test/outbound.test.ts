@@ -83,3 +83,60 @@ describe('failures', () => {
     expect(dead[0]?.attempts).toBe(1);
   });
 });
+
+describe('dead-letter queue', () => {
+  it('lists the dead delivery and redrives it with the current state', async () => {
+    const listed = await harness.call('GET', `/channels/pitchup/dlq?parkId=${park}`);
+    expect(listed.statusCode).toBe(200);
+    expect(listed.json().items).toHaveLength(1);
+    expect(listed.json().items[0]).toMatchObject({ lastHttpStatus: 400, kind: 'availability' });
+    await harness.call('POST', `/parks/${park}/availability`, { updates: [{ unitTypeId: 'cabin', from: '2026-12-21', to: '2026-12-21', allotment: 4 }] });
+    const retried = await harness.call('POST', '/channels/pitchup/dlq/retry', { parkId: park });
+    expect(retried.statusCode).toBe(200);
+    expect(retried.json().redriven).toHaveLength(1);
+    await drain();
+    expect(availabilityOf(await simulatorView(simulator, 'pitchup', park), '2026-12-21')).toBe(4);
+    expect((await harness.call('GET', `/channels/pitchup/dlq?parkId=${park}`)).json().items).toEqual([]);
+  });
+});
+
+describe('pause and resume', () => {
+  it('sends nothing while paused and everything after resume', async () => {
+    const paused = await harness.call('POST', '/channels/airbnb/pause', { parkId: park, reason: 'channel maintenance window' });
+    expect(paused.json().paused).toEqual([park]);
+    const before = await receivedCount(simulator, 'airbnb');
+    await harness.call('POST', `/parks/${park}/availability`, { updates: [{ unitTypeId: 'cabin', from: '2026-12-22', to: '2026-12-23', allotment: 5 }] });
+    await dispatcher.runOnce();
+    await dispatcher.runOnce();
+    expect(await receivedCount(simulator, 'airbnb')).toBe(before);
+
+    await setMode(simulator, 'airbnb', { mode: 'fail', status: 503 });
+    const refused = await harness.call('POST', '/channels/airbnb/resume', { parkId: park });
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().code).toBe('health_check_failed');
+
+    await setMode(simulator, 'airbnb', { mode: 'ok' });
+    const resumed = await harness.call('POST', '/channels/airbnb/resume', { parkId: park });
+    expect(resumed.statusCode).toBe(200);
+    expect(resumed.json().resumed).toEqual([park]);
+    await drain();
+    expect(availabilityOf(await simulatorView(simulator, 'airbnb', park), '2026-12-23')).toBe(5);
+  });
+
+  it('audits pause and resume with who and why', async () => {
+    const audit = await harness.call('GET', `/audit?parkId=${park}&channel=airbnb`);
+    const actions = audit.json().items.map((item: { action: string }) => item.action);
+    expect(actions).toEqual(expect.arrayContaining(['connection.pause', 'connection.resume']));
+  });
+});
+
+describe('410 Gone', () => {
+  it('dead-letters the delivery and pauses the connection', async () => {
+    await setMode(simulator, 'hipcamp', { mode: 'fail', status: 410, count: 1 });
+    await harness.call('POST', `/parks/${park}/availability`, { updates: [{ unitTypeId: 'cabin', from: '2026-12-24', to: '2026-12-24', allotment: 1 }] });
+    await drain();
+    const connection = await harness.call('GET', `/parks/${park}/channels/hipcamp`);
+    expect(connection.json()).toMatchObject({ paused: true });
+    expect(connection.json().pausedReason).toMatch(/410/);
+  });
+});

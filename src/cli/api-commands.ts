@@ -166,6 +166,61 @@ function registerChannels(program: Command): void {
     );
 }
 
+function registerRunbook(program: Command): void {
+  const channels = program.commands.find((command) => command.name() === 'channels') ?? program.command('channels');
+  channels
+    .command('pause')
+    .description("Pause a channel's connections; deliveries wait and webhooks get 503 (POST /channels/{channel}/pause)")
+    .argument('<channel>')
+    .requiredOption('--reason <text>', 'why, shown on the connection and in the audit log')
+    .option('--park-id <id>', 'only this park (default: every park of the channel)')
+    .action(
+      run((client, channel: string, options: { reason: string; parkId?: string }) =>
+        callApi(client, 'POST', `/channels/${enc(channel)}/pause`, defined(options)),
+      ),
+    );
+  channels
+    .command('resume')
+    .description('Resume after the health check passes; waiting deliveries drain (POST /channels/{channel}/resume)')
+    .argument('<channel>')
+    .option('--park-id <id>', 'only this park (default: every paused park of the channel)')
+    .option('--force', 'resume without the health check')
+    .option('--note <text>', 'why, for the audit log')
+    .action(
+      run((client, channel: string, options: { parkId?: string; force?: boolean; note?: string }) =>
+        callApi(client, 'POST', `/channels/${enc(channel)}/resume`, defined(options)),
+      ),
+    );
+
+  const dlq = program.command('dlq').description('Dead-letter queue of outbound deliveries');
+  dlq
+    .command('list')
+    .description('List dead deliveries of a channel (GET /channels/{channel}/dlq)')
+    .argument('<channel>')
+    .option('--park-id <id>', 'only this park')
+    .option('--limit <count>', 'entries per page (max 1000)', integer)
+    .option('--before <time>', 'cursor from nextCursor')
+    .action(
+      run((client, channel: string, options: Record<string, unknown>) => {
+        const query = new URLSearchParams(
+          Object.fromEntries(Object.entries(defined(options)).map(([key, value]) => [key, String(value)])),
+        );
+        return callApi(client, 'GET', `/channels/${enc(channel)}/dlq?${query}`);
+      }),
+    );
+  dlq
+    .command('retry')
+    .description('Redrive dead deliveries with the current state (POST /channels/{channel}/dlq/retry)')
+    .argument('<channel>')
+    .option('--ids <list>', 'comma-separated delivery ids (default: every dead delivery in scope)', list)
+    .option('--park-id <id>', 'only this park')
+    .action(
+      run((client, channel: string, options: { ids?: string[]; parkId?: string }) =>
+        callApi(client, 'POST', `/channels/${enc(channel)}/dlq/retry`, defined(options)),
+      ),
+    );
+}
+
 function registerInventory(program: Command): void {
   const availability = program.command('availability').description('Allotment and restrictions');
   availability
@@ -348,6 +403,7 @@ export function registerApiCommands(program: Command): void {
   registerParks(program);
   registerUnitTypes(program);
   registerChannels(program);
+  registerRunbook(program);
   registerInventory(program);
   registerAdmin(program);
 }

@@ -16,6 +16,7 @@ import { flagRoutes } from '../flags/routes.ts';
 import { tokenRoutes } from '../auth/routes.ts';
 import { auditRoutes } from '../audit/routes.ts';
 import { webhookRoutes } from '../webhooks/routes.ts';
+import { syncControlRoutes } from '../sync/routes.ts';
 import { skewWindowRoutes } from '../channels/skew-routes.ts';
 import { BODY_LIMIT_BYTES } from './limits.ts';
 
@@ -97,6 +98,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   await app.register(auditRoutes(ctx));
   await app.register(skewWindowRoutes(ctx));
   await app.register(webhookRoutes(ctx));
+  await app.register(syncControlRoutes(ctx));
 
   return app;
 }
