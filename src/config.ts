@@ -16,6 +16,17 @@ export interface Config {
   instanceId: string;
   /** Seconds to wait for in-flight requests and jobs during shutdown before exiting anyway. */
   shutdownGraceSeconds: number;
+  /** Seconds a worker holds a delivery; a worker that dies mid-delivery loses it to another after this. */
+  deliveryLeaseSeconds: number;
+}
+
+function readSeconds(name: string, text: string | undefined, fallback: number, minimum: number): number {
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < minimum) {
+    throw new Error(`${name} must be a whole number of seconds, at least ${minimum}; got "${text}"`);
+  }
+  return value;
 }
 
 function readPort(text: string | undefined): number {
@@ -40,6 +51,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminToken: adminToken || undefined,
     logLevel: env.LOG_LEVEL ?? 'info',
     instanceId: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
-    shutdownGraceSeconds: Number(env.PARKSYNC_SHUTDOWN_GRACE_SECONDS ?? 20),
+    shutdownGraceSeconds: readSeconds('PARKSYNC_SHUTDOWN_GRACE_SECONDS', env.PARKSYNC_SHUTDOWN_GRACE_SECONDS, 20, 1),
+    // The lease must outlast one attempt (10 s timeout), or a slow but live delivery could be sent twice at once.
+    deliveryLeaseSeconds: readSeconds('PARKSYNC_DELIVERY_LEASE_SECONDS', env.PARKSYNC_DELIVERY_LEASE_SECONDS, 60, 15),
   };
 }

@@ -13,8 +13,6 @@ import { loadConnection, markDead, markDelivered, scheduleRetry, deferWithoutAtt
 
 /** How long one attempt may take, headers and body together. */
 export const ATTEMPT_TIMEOUT_MS = 10_000;
-/** Lease taken per attempt: well over the attempt timeout, so a live worker never loses a delivery it is sending. */
-export const DELIVERY_LEASE_MS = 60_000;
 
 type Outcome =
   | { result: 'delivered'; httpStatus: number }

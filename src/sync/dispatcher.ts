@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { AppContext } from '../http/context.ts';
 import { outboundBacklog, outboundOldestAge } from '../observability/metrics.ts';
-import { deliver, DELIVERY_LEASE_MS } from './deliver.ts';
+import { deliver } from './deliver.ts';
 import { claimDue, releaseOwned } from './outbox.ts';
 import { planDeliveries } from './planner.ts';
 
@@ -57,7 +57,7 @@ export function startDispatcher(ctx: AppContext, options: DispatcherOptions = {}
     await planDeliveries(ctx);
     const free = concurrency - sending.size;
     if (free <= 0) return 0;
-    const claimed = await claimDue(ctx.db, owner, ctx.clock.now(), DELIVERY_LEASE_MS, free);
+    const claimed = await claimDue(ctx.db, owner, ctx.clock.now(), ctx.config.deliveryLeaseSeconds * 1000, free);
     for (const delivery of claimed) {
       const send = deliver(ctx, delivery, owner)
         .catch((error: unknown) => log.error({ err: error, deliveryId: delivery.delivery_id }, 'delivery crashed; its lease will expire and it is retried'))

@@ -34,6 +34,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     logLevel: 'silent',
     instanceId: `test-${process.pid}`,
     shutdownGraceSeconds: 5,
+    deliveryLeaseSeconds: 60,
     ...overrides,
   };
 }
