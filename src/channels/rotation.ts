@@ -14,17 +14,20 @@ export async function rotateSecret(
   graceSeconds: number,
   now: Date,
 ): Promise<{ secret: string; previousValidUntil: Date }> {
-  const connection = await getConnection(db, parkId, channel);
+  await getConnection(db, parkId, channel);
   const secret = generateSigningSecret();
   const previousValidUntil = new Date(now.getTime() + graceSeconds * 1000);
+  // The previous secret is taken from the row the UPDATE locks, not from an
+  // earlier read: a concurrent rotation could otherwise overwrite the secret
+  // it just handed out, and that secret would never verify.
   await db
     .updateTable('connections')
-    .set({
-      secret_previous: connection.secret_current,
+    .set((eb) => ({
+      secret_previous: eb.ref('secret_current'),
       secret_previous_until: previousValidUntil,
       secret_current: secret,
       updated_at: now,
-    })
+    }))
     .where('park_id', '=', parkId)
     .where('channel', '=', channel)
     .execute();

@@ -3,10 +3,12 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { recordAudit } from '../audit/audit.ts';
 import { inTransaction } from '../db/transaction.ts';
+import { validationError } from '../errors.ts';
 import { actorOf, requireScope } from '../http/auth.ts';
 import type { AppContext } from '../http/context.ts';
 import { Slug } from '../http/schemas.ts';
 import { getPark } from '../parks/parks.ts';
+import { DIRECT_CHANNEL } from '../inventory/routes.ts';
 import { FLAG_DEFAULT_FOR_NEW_CONNECTION } from '../flags/rollout.ts';
 import { changedSettings, getConnection, putConnection, toConnectionView, ADAPTERS } from './connections.ts';
 import { rotateSecret } from './rotation.ts';
@@ -63,6 +65,13 @@ export function connectionRoutes(ctx: AppContext): FastifyPluginAsync {
       },
       async (request, reply) => {
         const { parkId, channel } = request.params;
+        // Direct reservations are stored under this channel name, so a connection
+        // with it could overwrite or cancel them through its webhooks.
+        if (channel === DIRECT_CHANNEL) {
+          throw validationError([
+            { field: 'params:channel', message: `"${DIRECT_CHANNEL}" is kept for the park's own reservations; choose another channel name` },
+          ]);
+        }
         const actor = actorOf(request);
         const result = await inTransaction(ctx.db, async (trx) => {
           await getPark(trx, parkId, { forUpdate: true });

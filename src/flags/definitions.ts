@@ -6,8 +6,11 @@
 export const FLAGS = {
   /** Inbound webhooks: off answers 404, shadow runs every check but writes nothing, on writes. */
   channel_sync_webhooks: { values: ['off', 'shadow', 'on'], defaultValue: 'shadow' },
-  /** Scheduled reconcile jobs; a cadence value such as "cadence:hourly" turns them on at that cadence. */
-  channel_reconcile_jobs: { values: ['off', 'on', /^cadence:(hourly|daily|\d{1,4}m)$/], defaultValue: 'off' },
+  /**
+   * Scheduled reconcile jobs; a cadence value such as "cadence:hourly" or
+   * "cadence:15m" turns them on at that cadence. Minutes run from 1 to 9999.
+   */
+  channel_reconcile_jobs: { values: ['off', 'on', /^cadence:(hourly|daily|[1-9]\d{0,3}m)$/], defaultValue: 'off' },
   /** Pricing engine: legacy, dual-run (legacy served, both computed), or v2. */
   discount_engine_v2: { values: ['legacy', 'dual-run', 'v2'], defaultValue: 'legacy' },
   /** Publishing of the park's public pages. */

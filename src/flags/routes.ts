@@ -110,6 +110,10 @@ export function flagRoutes(ctx: AppContext): FastifyPluginAsync {
       },
       async (request) => {
         const flag = knownFlag(request.params.flag);
+        const { parkId } = request.query;
+        if (parkId !== undefined && !canAccessPark(principalOf(request), parkId)) {
+          throw new AppError('forbidden_park', `The token is not allowed for park "${parkId}".`);
+        }
         const value = await ctx.flags.evaluate(flag, request.query);
         return { flag, channel: request.query.channel ?? null, parkId: request.query.parkId ?? null, value };
       },

@@ -62,7 +62,10 @@ export async function createPark(db: Executor, input: ParkInput): Promise<ParkRo
       .executeTakeFirstOrThrow();
   } catch (error) {
     if (sqlState(error) === SQLSTATE.uniqueViolation) {
-      throw new AppError('park_exists', `Park "${input.parkId}" already exists; choose another parkId.`, { cause: error });
+      throw new AppError('park_exists', `Park "${input.parkId}" already exists; choose another parkId.`, {
+        errors: [{ field: 'parkId', message: `"${input.parkId}" is already taken by another park` }],
+        cause: error,
+      });
     }
     throw error;
   }
@@ -101,7 +104,12 @@ export async function getUnitType(db: Executor, parkId: string, unitTypeId: stri
   return row;
 }
 
-/** Creates or replaces a unit type; `created` tells which happened. */
+/**
+ * Creates or replaces a unit type and reports in `created` which of the two
+ * happened. The caller must hold the park row lock, because the row lock below
+ * takes nothing while the unit type does not exist, and two concurrent
+ * creations would then both report `created`.
+ */
 export async function putUnitType(
   db: Executor,
   parkId: string,

@@ -105,7 +105,7 @@ export function parkRoutes(ctx: AppContext): FastifyPluginAsync {
       async (request, reply) => {
         const { parkId, unitTypeId } = request.params;
         const result = await inTransaction(ctx.db, async (trx) => {
-          await getPark(trx, parkId);
+          await getPark(trx, parkId, { forUpdate: true });
           const outcome = await putUnitType(trx, parkId, unitTypeId, request.body);
           await recordAudit(trx, {
             actor: actorOf(request),
