@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Config, Role } from './config.ts';
 import { openDatabase, type DatabaseHandle } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
+import { FIRST_TOKEN_FILE } from './auth/first-token.ts';
 import { countActiveTokens, createToken, upsertBootstrapToken } from './auth/tokens.ts';
 import { FlagStore } from './flags/store.ts';
 import { buildApp, type App } from './http/app.ts';
@@ -12,7 +13,6 @@ import { createLogger, type Logger } from './observability/logger.ts';
 import { ensureEventPartitions } from './worker/maintenance.ts';
 import { startWorker, type Worker } from './worker/worker.ts';
 
-export const FIRST_TOKEN_FILE = 'admin-token';
 
 /** Opens the database, applies migrations and prepares what every role needs. */
 export async function createContext(config: Config, options: { clock?: Clock; logger?: Logger } = {}): Promise<AppContext> {

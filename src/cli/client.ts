@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from 'undici';
-import { FIRST_TOKEN_FILE } from '../service.ts';
+import { FIRST_TOKEN_FILE } from '../auth/first-token.ts';
 
 export interface ClientOptions {
   url: string;

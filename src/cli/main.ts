@@ -1,5 +1,7 @@
 import { Command } from 'commander';
 import { registerApiCommands } from './api-commands.ts';
+import { registerPullCommands } from './pull-commands.ts';
+import { registerReconcileCommands } from './reconcile-commands.ts';
 import { registerServiceCommands } from './service-commands.ts';
 
 const program = new Command()
@@ -9,5 +11,7 @@ const program = new Command()
 
 registerServiceCommands(program);
 registerApiCommands(program);
+registerPullCommands(program);
+registerReconcileCommands(program);
 
 await program.parseAsync(process.argv);

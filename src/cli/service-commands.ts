@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { loadConfig, type Role } from '../config.ts';
-import { openDatabase } from '../db/database.ts';
-import { migrate } from '../db/migrate.ts';
-import { startService } from '../service.ts';
+
+// The service modules (database, HTTP app) load only for these commands, so API commands start fast.
 
 async function runRole(role: Role): Promise<void> {
   const config = loadConfig();
+  const { startService } = await import('../service.ts');
   const service = await startService(role, config);
   const log = service.ctx.logger;
   let signalled = false;
@@ -50,6 +50,8 @@ export function registerServiceCommands(program: Command): void {
     .description('Apply pending database migrations and exit (DATABASE_URL, or the embedded database in PARKSYNC_DATA_DIR)')
     .action(async () => {
       const config = loadConfig();
+      const { openDatabase } = await import('../db/database.ts');
+      const { migrate } = await import('../db/migrate.ts');
       const handle = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
       try {
         const result = await migrate(handle);

@@ -17,6 +17,8 @@ import { tokenRoutes } from '../auth/routes.ts';
 import { auditRoutes } from '../audit/routes.ts';
 import { webhookRoutes } from '../webhooks/routes.ts';
 import { syncControlRoutes } from '../sync/routes.ts';
+import { pullRoutes } from '../pull/routes.ts';
+import { reconcileRoutes } from '../reconcile/routes.ts';
 import { skewWindowRoutes } from '../channels/skew-routes.ts';
 import { BODY_LIMIT_BYTES } from './limits.ts';
 
@@ -47,7 +49,15 @@ export async function buildApp(ctx: AppContext): Promise<App> {
     },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Errors raised before routing (a malformed URL, say) get the same problem+json as the rest.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id);
+      void sendProblem(reply, new AppError('invalid_request', `The request could not be routed: ${error.message}`));
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Only JSON bodies are accepted: a text/plain body gets 415, not a confusing validation error.
+  app.removeContentTypeParser('text/plain');
 
   const validators = buildValidators();
   app.setValidatorCompiler(({ schema, httpPart }) =>
@@ -99,6 +109,8 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   await app.register(skewWindowRoutes(ctx));
   await app.register(webhookRoutes(ctx));
   await app.register(syncControlRoutes(ctx));
+  await app.register(pullRoutes(ctx));
+  await app.register(reconcileRoutes(ctx));
 
   return app;
 }
