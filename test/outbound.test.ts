@@ -140,3 +140,25 @@ describe('410 Gone', () => {
     expect(connection.json().pausedReason).toMatch(/410/);
   });
 });
+
+describe('sender echo', () => {
+  it('sends the sender its available count where bookings reduce its allotment', async () => {
+    await harness.call('POST', '/channels/hipcamp/resume', { parkId: park, force: true });
+    await harness.call('POST', `/parks/${park}/availability`, { updates: [{ unitTypeId: 'cabin', from: '2027-01-10', to: '2027-01-11', allotment: 2 }] });
+    await harness.call('POST', `/parks/${park}/reservations`, { status: 'confirmed', unitTypeId: 'cabin', arrival: '2027-01-10', departure: '2027-01-11' });
+    await drain();
+    const body = { parkId: park, updates: [{ unitTypeId: 'cabin', from: '2027-01-10', to: '2027-01-11', allotment: 3 }] };
+    expect((await sendWebhook(harness, { channel: 'hipcamp', kind: 'availability', body, secret: secrets.hipcamp ?? '', version: 50 })).statusCode).toBe(202);
+    await drain();
+    const view = await simulatorView(simulator, 'hipcamp', park);
+    expect(view.availability.find((night) => night.date === '2027-01-10')?.available).toBe(2);
+    expect(view.availability.find((night) => night.date === '2027-01-11')?.available).toBe(2);
+    const echoed = (await harness.ctx.db
+      .selectFrom('outbound_deliveries')
+      .select('payload')
+      .where('channel', '=', 'hipcamp')
+      .orderBy('version', 'desc')
+      .executeTakeFirstOrThrow()).payload as { updates: Array<{ from: string; to: string }> };
+    expect(echoed.updates.map((update) => [update.from, update.to])).toEqual([['2027-01-10', '2027-01-10']]);
+  });
+});

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { addDays, daysBetween } from '../src/lib/dates.ts';
-import { backoffMs, BACKOFF_CAP_MS, parseRetryAfter, RETRY_AFTER_CAP_MS } from '../src/sync/backoff.ts';
+import { backoffMs, BACKOFF_BASE_MS, BACKOFF_CAP_MS, parseRetryAfter, RETRY_AFTER_CAP_MS } from '../src/sync/backoff.ts';
 import { classifyResponse } from '../src/sync/deliver.ts';
 import { bundleRanges, type NightCell } from '../src/sync/ranges.ts';
 
@@ -57,7 +57,7 @@ describe('backoffMs', () => {
       fc.property(fc.integer({ min: 1, max: 40 }), fc.double({ min: 0, max: 0.999999, noNaN: true }), (attempt, random) => {
         const wait = backoffMs(attempt, () => random);
         expect(wait).toBeGreaterThanOrEqual(100);
-        expect(wait).toBeLessThanOrEqual(Math.max(100, Math.min(BACKOFF_CAP_MS, 1000 * 2 ** (attempt - 1))));
+        expect(wait).toBeLessThanOrEqual(Math.max(100, Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1))));
       }),
     );
   });

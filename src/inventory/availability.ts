@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Executor } from '../audit/audit.ts';
 import { validationError, type FieldError } from '../errors.ts';
 import { addDays, daysBetween } from '../lib/dates.ts';
-import { markDirty } from '../sync/dirty.ts';
+import { markDirty, markDirtyForConnection } from '../sync/dirty.ts';
 import { checkWriteRange } from './ranges.ts';
 
 /**
@@ -91,9 +91,14 @@ function updatedColumns(update: AvailabilityUpdate): string[] {
 
 /**
  * Writes one update for every night of its range in a single statement and
- * returns the nights where the allotment is now below booked.
+ * returns each night's allotment and booked after the write.
  */
-async function upsertRange(db: Executor, parkId: string, update: AvailabilityUpdate, now: Date): Promise<ConflictNight[]> {
+async function upsertRange(
+  db: Executor,
+  parkId: string,
+  update: AvailabilityUpdate,
+  now: Date,
+): Promise<Array<{ date: string; allotment: number; booked: number }>> {
   const columns = updatedColumns(update);
   const assignments = sql.join(
     [...columns, 'updated_at'].map((column) => sql`${sql.ref(column)} = excluded.${sql.ref(column)}`),
@@ -109,9 +114,7 @@ async function upsertRange(db: Executor, parkId: string, update: AvailabilityUpd
     on conflict (park_id, unit_type_id, date) do update set ${assignments}
     returning a.date, a.allotment, a.booked
   `.execute(db);
-  return result.rows
-    .filter((row) => row.booked > row.allotment)
-    .map((row) => ({ unitTypeId: update.unitTypeId, date: row.date, allotment: row.allotment, booked: row.booked }));
+  return result.rows;
 }
 
 function datesOf(from: string, to: string): string[] {
@@ -120,7 +123,9 @@ function datesOf(from: string, to: string): string[] {
 
 /**
  * Applies availability updates in order and marks the nights dirty for every
- * other connection. The caller validates first and owns the transaction.
+ * other connection, and for the sending connection where bookings make
+ * `available` differ from the allotment it sent. The caller validates first
+ * and owns the transaction.
  */
 export async function applyAvailability(
   db: Executor,
@@ -131,7 +136,10 @@ export async function applyAvailability(
   const conflicts: ConflictNight[] = [];
   let nights = 0;
   for (const update of updates) {
-    conflicts.push(...(await upsertRange(db, parkId, update, options.now)));
+    const written = await upsertRange(db, parkId, update, options.now);
+    for (const row of written) {
+      if (row.booked > row.allotment) conflicts.push({ unitTypeId: update.unitTypeId, ...row });
+    }
     const dates = datesOf(update.from, update.to);
     nights += dates.length;
     await markDirty(db, {
@@ -141,6 +149,12 @@ export async function applyAvailability(
       dates,
       sourceChannel: options.sourceChannel,
     });
+    // The sender set an allotment, but where units are already booked it may sell fewer than that:
+    // those nights go back to it with the available count, or it would oversell.
+    const booked = written.filter((row) => row.booked > 0).map((row) => ({ unitTypeId: update.unitTypeId, date: row.date }));
+    if (options.sourceChannel !== null && update.allotment !== undefined && booked.length > 0) {
+      await markDirtyForConnection(db, { parkId, channel: options.sourceChannel, kind: 'availability' }, booked);
+    }
   }
   return { nights, conflicts };
 }

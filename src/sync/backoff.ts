@@ -1,5 +1,9 @@
-/** First retry waits up to this long; each attempt doubles the ceiling. */
-export const BACKOFF_BASE_MS = 1_000;
+/**
+ * First retry waits up to this long; each attempt doubles the ceiling. With the
+ * default 8 attempts the ceilings add up to about 15 minutes, so a channel
+ * that is down for a few minutes recovers without filling the dead-letter queue.
+ */
+export const BACKOFF_BASE_MS = 10_000;
 /** Longest wait computed by backoff. */
 export const BACKOFF_CAP_MS = 5 * 60_000;
 /** Longest wait a channel's Retry-After can impose; longer values are capped to this. */

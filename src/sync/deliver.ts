@@ -44,8 +44,8 @@ async function attempt(connection: ConnectionRow, delivery: ClaimedDelivery, now
         'user-agent': 'parksync',
       },
       body: outbound.body,
-      headersTimeout: ATTEMPT_TIMEOUT_MS,
-      bodyTimeout: ATTEMPT_TIMEOUT_MS,
+      // One deadline for the whole attempt: undici's own timeouts only bound the gaps between chunks.
+      signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
     });
     const text = await response.body.text();
     return classifyResponse(response.statusCode, response.headers['retry-after'], now, text);
@@ -57,18 +57,20 @@ async function attempt(connection: ConnectionRow, delivery: ClaimedDelivery, now
 
 /** Pauses a connection whose channel answered 410 Gone, so nothing more is sent until an operator resumes it. */
 async function pauseGone(ctx: AppContext, delivery: ClaimedDelivery, now: Date): Promise<void> {
-  await ctx.db
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx
     .updateTable('connections')
     .set({ paused: true, paused_reason: 'channel answered 410 Gone to a delivery', paused_by: 'parksync', paused_at: now, updated_at: now })
     .where('park_id', '=', delivery.park_id)
     .where('channel', '=', delivery.channel)
     .execute();
-  await recordAudit(ctx.db, {
-    actor: 'parksync',
-    action: 'connection.pause',
-    parkId: delivery.park_id,
-    channel: delivery.channel,
-    details: { reason: '410 Gone', deliveryId: delivery.delivery_id },
+    await recordAudit(trx, {
+      actor: 'parksync',
+      action: 'connection.pause',
+      parkId: delivery.park_id,
+      channel: delivery.channel,
+      details: { reason: '410 Gone', deliveryId: delivery.delivery_id },
+    });
   });
 }
 
