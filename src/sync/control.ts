@@ -1,6 +1,6 @@
-import { sql } from 'kysely';
 import type { Executor } from '../audit/audit.ts';
 import { addDays, daysBetween } from '../lib/dates.ts';
+import { markDirtyForConnection } from './dirty.ts';
 
 /** A dead delivery as the dead-letter queue shows it. */
 export interface DeadLetter {
@@ -65,21 +65,13 @@ export async function redriveDeadLetters(
   const dead = await query.execute();
   for (const delivery of dead) {
     const updates = ((delivery.payload as { updates?: Array<{ unitTypeId: string; from: string; to: string }> }).updates ?? []);
-    const unitTypeIds: string[] = [];
-    const dates: string[] = [];
-    for (const update of updates) {
-      for (let offset = 0; offset <= daysBetween(update.from, update.to); offset += 1) {
-        unitTypeIds.push(update.unitTypeId);
-        dates.push(addDays(update.from, offset));
-      }
-    }
-    await sql`
-      insert into outbound_dirty (park_id, channel, kind, unit_type_id, date)
-      select ${delivery.park_id}, ${delivery.channel}, ${delivery.kind}, night.unit_type_id, night.date
-      from unnest(${unitTypeIds}::text[], ${dates}::date[]) as night(unit_type_id, date)
-      on conflict (park_id, channel, kind, unit_type_id, date)
-      do update set seq = nextval('outbound_dirty_seq'), marked_at = now()
-    `.execute(db);
+    const nights = updates.flatMap((update) =>
+      Array.from({ length: daysBetween(update.from, update.to) + 1 }, (_, offset) => ({
+        unitTypeId: update.unitTypeId,
+        date: addDays(update.from, offset),
+      })),
+    );
+    await markDirtyForConnection(db, { parkId: delivery.park_id, channel: delivery.channel, kind: delivery.kind }, nights);
     await db.updateTable('outbound_deliveries').set({ state: 'redriven', updated_at: new Date() }).where('delivery_id', '=', delivery.delivery_id).execute();
   }
   return dead.map((delivery) => delivery.delivery_id);

@@ -32,3 +32,19 @@ export async function markDirty(db: Executor, mark: DirtyMark): Promise<void> {
     do update set seq = nextval('outbound_dirty_seq'), marked_at = now()
   `.execute(db);
 }
+
+/** Marks nights dirty for one connection only, such as a redrive or a reconcile correction. */
+export async function markDirtyForConnection(
+  db: Executor,
+  target: { parkId: string; channel: string; kind: DirtyKind },
+  nights: ReadonlyArray<{ unitTypeId: string; date: string }>,
+): Promise<void> {
+  if (nights.length === 0) return;
+  await sql`
+    insert into outbound_dirty (park_id, channel, kind, unit_type_id, date)
+    select ${target.parkId}, ${target.channel}, ${target.kind}, night.unit_type_id, night.date
+    from unnest(${nights.map((night) => night.unitTypeId)}::text[], ${nights.map((night) => night.date)}::date[]) as night(unit_type_id, date)
+    on conflict (park_id, channel, kind, unit_type_id, date)
+    do update set seq = nextval('outbound_dirty_seq'), marked_at = now()
+  `.execute(db);
+}

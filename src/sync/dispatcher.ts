@@ -3,17 +3,28 @@ import type { AppContext } from '../http/context.ts';
 import { outboundBacklog, outboundOldestAge } from '../observability/metrics.ts';
 import { deliver } from './deliver.ts';
 import { claimDue, releaseOwned } from './outbox.ts';
-import { planDeliveries } from './planner.ts';
+import { planDeliveries, type PlanGroup } from './planner.ts';
+
+/**
+ * Minimum time, in milliseconds, between two deliveries one dispatcher plans
+ * for the same connection and kind. Without it a channel that answers fast
+ * gets one delivery per round trip while changes keep coming, and each one
+ * counts against its rate limit. The first change after a quiet spell still
+ * goes out at once.
+ */
+export const DEFAULT_COALESCE_MS = 250;
 
 export interface DispatcherOptions {
   /** Pause between passes when there was nothing to do, in milliseconds. */
   idleMs?: number;
   /** Deliveries sent at once by this process. */
   concurrency?: number;
+  /** Minimum time between two deliveries this process plans for one connection and kind, in milliseconds. 0 turns it off. */
+  coalesceMs?: number;
 }
 
 export interface Dispatcher {
-  /** Runs one plan-and-send pass and waits for its sends; for tests and scripts. */
+  /** Runs one plan-and-send pass and waits for its sends, without the coalescing wait; for tests and scripts. */
   runOnce(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -41,20 +52,39 @@ export async function refreshBacklogMetrics(ctx: AppContext): Promise<void> {
 /**
  * The outbound loop of a worker: plan deliveries from dirty nights, claim the
  * due ones, send them with bounded concurrency, repeat. It keeps going while
- * there is work and sleeps `idleMs` when there is none.
+ * there is work and sleeps `idleMs` when there is none. This process plans
+ * each connection and kind at most once per `coalesceMs`, so a burst of
+ * changes shares a few deliveries.
  */
 export function startDispatcher(ctx: AppContext, options: DispatcherOptions = {}): Dispatcher {
   const idleMs = options.idleMs ?? 200;
   const concurrency = options.concurrency ?? 8;
+  const coalesceMs = options.coalesceMs ?? DEFAULT_COALESCE_MS;
   const owner = ctx.config.instanceId;
   const log = ctx.logger.child({ component: 'dispatcher', instanceId: owner });
   const sending = new Set<Promise<void>>();
+  // Groups this process planned lately, with the clock time in ms when each may be planned again.
+  // NOTE: kept in memory, so with N workers a connection can get up to N deliveries per coalesceMs.
+  const resting = new Map<string, { group: PlanGroup; until: number }>();
   let running = true;
   let timer: NodeJS.Timeout | undefined;
   let wake: (() => void) | undefined;
 
-  const pass = async (): Promise<number> => {
-    await planDeliveries(ctx);
+  const plan = async (coalesce: boolean): Promise<void> => {
+    if (!coalesce || coalesceMs <= 0) {
+      await planDeliveries(ctx);
+      return;
+    }
+    const now = ctx.clock.now().getTime();
+    for (const [key, rest] of resting) if (rest.until <= now) resting.delete(key);
+    const planned = await planDeliveries(ctx, [...resting.values()].map((rest) => rest.group));
+    for (const group of planned) {
+      resting.set(`${group.park_id}/${group.channel}/${group.kind}`, { group, until: now + coalesceMs });
+    }
+  };
+
+  const pass = async (coalesce: boolean): Promise<number> => {
+    await plan(coalesce);
     const free = concurrency - sending.size;
     if (free <= 0) return 0;
     const claimed = await claimDue(ctx.db, owner, ctx.clock.now(), ctx.config.deliveryLeaseSeconds * 1000, free);
@@ -74,7 +104,7 @@ export function startDispatcher(ctx: AppContext, options: DispatcherOptions = {}
     while (running) {
       let claimed = 0;
       try {
-        claimed = await pass();
+        claimed = await pass(true);
       } catch (error) {
         log.error({ err: error }, 'dispatcher pass failed; trying again shortly');
       }
@@ -92,7 +122,7 @@ export function startDispatcher(ctx: AppContext, options: DispatcherOptions = {}
 
   return {
     async runOnce() {
-      const claimed = await pass();
+      const claimed = await pass(false);
       await Promise.allSettled([...sending]);
       return claimed;
     },

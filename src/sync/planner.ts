@@ -12,7 +12,8 @@ export const MAX_CELLS_PER_DELIVERY = 50_000;
 /** Connections planned per pass, so one pass stays short. */
 const CONNECTIONS_PER_PASS = 50;
 
-interface PlanGroup {
+/** One connection and kind: the unit the planner builds one delivery for. */
+export interface PlanGroup {
   park_id: string;
   channel: string;
   kind: 'availability' | 'rates';
@@ -104,9 +105,10 @@ async function planGroup(ctx: AppContext, group: PlanGroup): Promise<string | un
 
 /**
  * Builds deliveries for connections that have dirty nights and no open
- * delivery of that kind. Returns how many deliveries were created.
+ * delivery of that kind, leaving out the groups in `skip`. Returns the groups
+ * a delivery was created for.
  */
-export async function planDeliveries(ctx: AppContext): Promise<number> {
+export async function planDeliveries(ctx: AppContext, skip: readonly PlanGroup[] = []): Promise<PlanGroup[]> {
   const groups = await sql<PlanGroup>`
     select distinct d.park_id, d.channel, d.kind
     from outbound_dirty d
@@ -115,12 +117,15 @@ export async function planDeliveries(ctx: AppContext): Promise<number> {
       and not exists (
         select 1 from outbound_deliveries o
         where o.park_id = d.park_id and o.channel = d.channel and o.kind = d.kind and o.state in ('pending', 'in_flight'))
+      and (d.park_id, d.channel, d.kind) not in (
+        select * from unnest(${skip.map((group) => group.park_id)}::text[], ${skip.map((group) => group.channel)}::text[],
+                             ${skip.map((group) => group.kind)}::text[]))
     limit ${CONNECTIONS_PER_PASS}
   `.execute(ctx.db);
-  let created = 0;
+  const created: PlanGroup[] = [];
   for (const group of groups.rows) {
     try {
-      if (await planGroup(ctx, group)) created += 1;
+      if (await planGroup(ctx, group)) created.push(group);
     } catch (error) {
       // Another worker planned this connection at the same moment; its delivery covers the marks.
       if (sqlState(error) === SQLSTATE.uniqueViolation) continue;

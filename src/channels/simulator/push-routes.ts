@@ -130,11 +130,36 @@ function decideAndApply(
   return { httpStatus: 200, body: { received: true }, status: 'applied' };
 }
 
+/**
+ * Handles a push and tracks it as in flight by Idempotency-Key from arrival
+ * until it is finished, slow-mode delay included. A second push with the same
+ * key meanwhile counts as a concurrent duplicate.
+ */
 async function handlePush(
   options: PushRouteOptions,
   kind: PushKind,
   request: FastifyRequest<{ Params: ChannelParams }>,
   reply: FastifyReply,
+): Promise<FastifyReply | undefined> {
+  const { state } = options;
+  const { channel } = request.params;
+  const idempotencyKey = headerValue(request, 'idempotency-key');
+  if (idempotencyKey === undefined || idempotencyKey === '') return answerPush(options, kind, request, reply, false);
+
+  const concurrentDuplicate = state.beginPush(channel, kind, idempotencyKey);
+  try {
+    return await answerPush(options, kind, request, reply, concurrentDuplicate);
+  } finally {
+    state.endPush(channel, kind, idempotencyKey);
+  }
+}
+
+async function answerPush(
+  options: PushRouteOptions,
+  kind: PushKind,
+  request: FastifyRequest<{ Params: ChannelParams }>,
+  reply: FastifyReply,
+  concurrentDuplicate: boolean,
 ): Promise<FastifyReply | undefined> {
   const { state } = options;
   const { channel } = request.params;
@@ -157,6 +182,7 @@ async function handlePush(
       httpStatus,
       ...(isRecord(body) && Array.isArray(body.updates) ? { updates: body.updates.length } : {}),
       ...(delayedMs === undefined ? {} : { delayedMs }),
+      ...(concurrentDuplicate ? { concurrentDuplicate } : {}),
       ...extra,
     });
     request.log.info(
@@ -272,6 +298,21 @@ export function pushRoutes(options: PushRouteOptions): FastifyPluginAsync {
       if (mode?.mode === 'fail') return reply.code(mode.status).send({ healthy: false });
       return reply.send({ healthy: true });
     });
+
+    // The channel's view of one park over a window, as parksync's reconcile reads it.
+    app.get<{ Params: ChannelParams; Querystring: { parkId?: string; from?: string; to?: string } }>(
+      '/channels/:channel/view',
+      { schema: { params: ChannelParamsSchema } },
+      async (request, reply) => {
+        const { parkId, from, to } = request.query;
+        if (!parkId || !from || !to) return reply.code(400).send({ error: 'parkId, from and to are required' });
+        const mode = options.state.modeOf(request.params.channel);
+        if (mode?.mode === 'fail') return reply.code(mode.status).send({ error: 'simulated failure' });
+        const view = options.state.view(request.params.channel, parkId);
+        const within = (night: { date: string }) => night.date >= from && night.date <= to;
+        return { availability: view.availability.filter(within), rates: view.rates.filter(within) };
+      },
+    );
 
     for (const kind of PUSH_KINDS) {
       app.post<{ Params: ChannelParams }>(`/channels/:channel/${kind}`, { schema: { params: ChannelParamsSchema } }, (request, reply) =>

@@ -55,6 +55,8 @@ export interface ReceivedPush {
   delayedMs?: number;
   /** For a duplicate: true when its body differs from the first push with that Idempotency-Key. */
   bodyDiffers?: boolean;
+  /** True when another push with the same Idempotency-Key was still being handled as this one arrived. */
+  concurrentDuplicate?: boolean;
 }
 
 export type ReceivedPushInput = Omit<ReceivedPush, 'sequence' | 'receivedAt'>;
@@ -142,6 +144,9 @@ export class SimulatorState {
   private readonly responses = new Map<string, StoredResponse>();
   private readonly highestVersions = new Map<string, number>();
   private readonly modes = new Map<string, ChannelMode>();
+  /** Pushes being handled now, counted by (channel, kind, Idempotency-Key). */
+  private readonly inFlight = new Map<string, number>();
+  private concurrentDuplicates = 0;
   private received: ReceivedPush[] = [];
   private nextSequence = 1;
   private droppedEntries = 0;
@@ -190,6 +195,27 @@ export class SimulatorState {
 
   storeResponse(channel: string, kind: PushKind, idempotencyKey: string, response: StoredResponse): void {
     this.responses.set(joinKey(channel, kind, idempotencyKey), response);
+  }
+
+  /**
+   * Notes that a push with this Idempotency-Key started being handled. Returns
+   * true, and counts a concurrent duplicate, when another push with the same
+   * key is still being handled. A sender that leases each delivery to one
+   * worker never causes that. Every call must be paired with endPush.
+   */
+  beginPush(channel: string, kind: PushKind, idempotencyKey: string): boolean {
+    const key = joinKey(channel, kind, idempotencyKey);
+    const running = this.inFlight.get(key) ?? 0;
+    this.inFlight.set(key, running + 1);
+    if (running > 0) this.concurrentDuplicates += 1;
+    return running > 0;
+  }
+
+  endPush(channel: string, kind: PushKind, idempotencyKey: string): void {
+    const key = joinKey(channel, kind, idempotencyKey);
+    const running = (this.inFlight.get(key) ?? 0) - 1;
+    if (running > 0) this.inFlight.set(key, running);
+    else this.inFlight.delete(key);
   }
 
   highestVersion(channel: string, parkId: string, kind: PushKind): number | undefined {
@@ -276,11 +302,17 @@ export class SimulatorState {
     return recorded;
   }
 
-  /** The received log in arrival order, optionally filtered, with counters over every push since the last reset. */
+  /**
+   * The received log in arrival order, optionally filtered, with counters over
+   * every push since the last reset. `inFlight` counts the pushes with an
+   * Idempotency-Key being handled now, and is not filtered either.
+   */
   receivedLog(filter: { channel?: string; parkId?: string; kind?: PushKind; status?: ReceivedStatus } = {}): {
     items: ReceivedPush[];
     counts: Record<ReceivedStatus, number>;
     droppedEntries: number;
+    inFlight: number;
+    concurrentDuplicates: number;
   } {
     const items = this.received.filter(
       (entry) =>
@@ -289,10 +321,21 @@ export class SimulatorState {
         (filter.kind === undefined || entry.kind === filter.kind) &&
         (filter.status === undefined || entry.status === filter.status),
     );
-    return { items: items.map((entry) => ({ ...entry })), counts: { ...this.counts }, droppedEntries: this.droppedEntries };
+    let inFlight = 0;
+    for (const running of this.inFlight.values()) inFlight += running;
+    return {
+      items: items.map((entry) => ({ ...entry })),
+      counts: { ...this.counts },
+      droppedEntries: this.droppedEntries,
+      inFlight,
+      concurrentDuplicates: this.concurrentDuplicates,
+    };
   }
 
-  /** Forgets everything, except the registered secrets when keepConnections is set. */
+  /**
+   * Forgets everything, except the registered secrets when keepConnections is
+   * set. Pushes still being handled stay in `inFlight` until they finish.
+   */
   reset(options: { keepConnections?: boolean } = {}): void {
     if (!options.keepConnections) this.secrets.clear();
     this.nights.clear();
@@ -302,6 +345,7 @@ export class SimulatorState {
     this.received = [];
     this.nextSequence = 1;
     this.droppedEntries = 0;
+    this.concurrentDuplicates = 0;
     this.counts = emptyCounts();
   }
 }
