@@ -8,6 +8,7 @@ export const ERROR_CATALOGUE = {
   invalid_json: { status: 400, title: 'Request body is not valid JSON' },
   invalid_request: { status: 400, title: 'Request is malformed' },
   missing_header: { status: 400, title: 'A required header is missing' },
+  invalid_cursor: { status: 400, title: 'Cursor is malformed or belongs to another endpoint, park or channel' },
   unauthorized: { status: 401, title: 'Missing or invalid bearer token' },
   invalid_signature: { status: 401, title: 'Webhook signature is missing or invalid' },
   invalid_timestamp: { status: 401, title: 'Webhook timestamp is missing or not Unix seconds' },

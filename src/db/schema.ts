@@ -4,6 +4,10 @@ import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 /** A date column (YYYY-MM-DD): read and written as the string, never as a Date. */
 type CalendarDate = ColumnType<string, string, string>;
+/** Id (xid8) of the transaction that last wrote the row, set by a trigger; read it with ::text, since it can exceed 2^53. */
+type ChangeTxid = ColumnType<string, never, never>;
+/** Change-feed sequence number of the row's last write, set by the same trigger. */
+type ChangeSeq = ColumnType<number, never, never>;
 
 export interface ParksTable {
   park_id: string;
@@ -37,6 +41,8 @@ export interface AvailabilityTable {
   closed_to_arrival: Generated<boolean>;
   closed_to_departure: Generated<boolean>;
   updated_at: Timestamp;
+  change_txid: ChangeTxid;
+  change_seq: ChangeSeq;
 }
 
 export interface RatesTable {
@@ -46,6 +52,8 @@ export interface RatesTable {
   date: CalendarDate;
   amount_minor: number;
   updated_at: Timestamp;
+  change_txid: ChangeTxid;
+  change_seq: ChangeSeq;
 }
 
 export interface ReservationsTable {
@@ -64,6 +72,8 @@ export interface ReservationsTable {
   total_currency: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
+  change_txid: ChangeTxid;
+  change_seq: ChangeSeq;
 }
 
 export interface ReservationNightsTable {
@@ -229,6 +239,8 @@ export interface Database {
   audit_log: AuditLogTable;
   worker_leases: WorkerLeasesTable;
   rate_limit_buckets: RateLimitBucketsTable;
+  reconcile_jobs: ReconcileJobsTable;
+  reconcile_schedule: ReconcileScheduleTable;
 }
 
 export type ParkRow = Selectable<ParksTable>;
@@ -244,4 +256,35 @@ export interface RateLimitBucketsTable {
   direction: 'in' | 'out';
   tokens: number;
   refreshed_at: Timestamp;
+}
+
+export interface ReconcileJobsTable {
+  job_id: Generated<string>;
+  park_id: string;
+  channel: string;
+  trigger: 'manual' | 'nightly' | 'delta';
+  state: Generated<'queued' | 'running' | 'succeeded' | 'failed'>;
+  range_from: CalendarDate | null;
+  range_to: CalendarDate | null;
+  since_cursor: string | null;
+  checked: Generated<number>;
+  drifted: Generated<number>;
+  corrected: Generated<number>;
+  attempts: Generated<number>;
+  lease_owner: string | null;
+  lease_until: Timestamp | null;
+  last_error: string | null;
+  requested_by: string;
+  created_at: Timestamp;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
+}
+
+export interface ReconcileScheduleTable {
+  park_id: string;
+  channel: string;
+  run: 'nightly' | 'delta';
+  last_started: Timestamp;
+  last_local_day: CalendarDate | null;
+  next_cursor: string | null;
 }

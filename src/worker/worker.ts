@@ -3,6 +3,8 @@ import type { AppContext } from '../http/context.ts';
 import { releaseLeases } from './leases.ts';
 import { runMaintenance } from './maintenance.ts';
 import { refreshBacklogMetrics, startDispatcher } from '../sync/dispatcher.ts';
+import { scheduleReconciles } from '../reconcile/scheduler.ts';
+import { runDueReconcileJobs } from '../reconcile/worker.ts';
 
 export interface Worker {
   stop(): Promise<void>;
@@ -28,6 +30,12 @@ export function startWorker(ctx: AppContext): Worker {
   const jobs = [
     schedule('maintenance', '*/1 * * * *', () => runMaintenance(ctx)),
     schedule('backlog-metrics', '*/15 * * * * *', () => refreshBacklogMetrics(ctx)),
+    schedule('reconcile-scheduler', '*/1 * * * *', async () => {
+      await scheduleReconciles(ctx);
+    }),
+    schedule('reconcile-jobs', '*/5 * * * * *', async () => {
+      await runDueReconcileJobs(ctx);
+    }),
   ];
   const dispatcher = startDispatcher(ctx);
   log.info({ jobs: jobs.map((job) => job.name) }, 'worker started');

@@ -1,6 +1,7 @@
 import { request } from 'undici';
 import type { ConnectionRow } from '../../db/schema.ts';
-import type { ChannelAdapter, DeliveryKind, HealthResult, OutboundRequest } from './types.ts';
+import { signBody } from '../../webhooks/signature.ts';
+import type { ChannelAdapter, ChannelView, DeliveryKind, HealthResult, OutboundRequest } from './types.ts';
 
 function endpointOf(connection: ConnectionRow): string {
   if (!connection.endpoint_url) {
@@ -11,8 +12,9 @@ function endpointOf(connection: ConnectionRow): string {
 
 /**
  * The generic JSON adapter: POSTs parksync's own body shapes to
- * `<endpointUrl>/availability` and `<endpointUrl>/rates`, and checks health
- * with `GET <endpointUrl>/health`.
+ * `<endpointUrl>/availability` and `<endpointUrl>/rates`, checks health with
+ * `GET <endpointUrl>/health`, and reads the channel's view for reconcile with
+ * `GET <endpointUrl>/view?parkId&from&to`, signed over an empty body.
  */
 export const genericJsonAdapter: ChannelAdapter = {
   name: 'generic-json',
@@ -43,5 +45,22 @@ export const genericJsonAdapter: ChannelAdapter = {
       const code = (error as { code?: string }).code ?? (error as Error).message;
       return { ok: false, detail: `GET /health failed: ${code}` };
     }
+  },
+
+  async readView(connection: ConnectionRow, window: { from: string; to: string }, timeoutMs: number): Promise<ChannelView> {
+    const query = new URLSearchParams({ parkId: connection.park_id, from: window.from, to: window.to });
+    const signed = signBody(connection.secret_current, '', Math.floor(Date.now() / 1000));
+    const response = await request(`${endpointOf(connection)}/view?${query}`, {
+      method: 'GET',
+      headers: { ...signed, accept: 'application/json' },
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+    const text = await response.body.text();
+    if (response.statusCode !== 200) {
+      throw new Error(`GET /view answered ${response.statusCode}: ${text.slice(0, 200)}`);
+    }
+    const body = JSON.parse(text) as Partial<ChannelView>;
+    return { availability: body.availability ?? [], rates: body.rates ?? [] };
   },
 };

@@ -10,6 +10,33 @@ export interface OutboundRequest {
   body: string;
 }
 
+/** One night as the channel holds it; restrictions the channel does not report are left out. */
+export interface ChannelAvailabilityNight {
+  unitTypeId: string;
+  date: string;
+  available: number;
+  stopSell?: boolean;
+  minStay?: number | null;
+  minStayThrough?: number | null;
+  maxStay?: number | null;
+  closedToArrival?: boolean;
+  closedToDeparture?: boolean;
+}
+
+export interface ChannelRateNight {
+  unitTypeId: string;
+  ratePlanId: string;
+  date: string;
+  /** Decimal string in the park's currency, such as "129.00". */
+  amount: string;
+}
+
+/** What a channel holds for one park over a date window, as read for reconcile. */
+export interface ChannelView {
+  availability: ChannelAvailabilityNight[];
+  rates: ChannelRateNight[];
+}
+
 export interface HealthResult {
   ok: boolean;
   detail: string;
@@ -29,4 +56,6 @@ export interface ChannelAdapter {
   buildRequest(connection: ConnectionRow, kind: DeliveryKind, payload: unknown): OutboundRequest;
   /** Checks that the channel is reachable and answering, before a paused connection resumes. */
   healthCheck(connection: ConnectionRow, timeoutMs: number): Promise<HealthResult>;
+  /** Reads what the channel holds for the connection's park over an inclusive date window. */
+  readView(connection: ConnectionRow, window: { from: string; to: string }, timeoutMs: number): Promise<ChannelView>;
 }
