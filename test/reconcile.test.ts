@@ -4,7 +4,7 @@ import { addDays } from '../src/lib/dates.ts';
 import { scheduleReconciles } from '../src/reconcile/scheduler.ts';
 import { runDueReconcileJobs } from '../src/reconcile/worker.ts';
 import { changesFrom, encodeCursor } from '../src/pull/cursor.ts';
-import { readHorizon } from '../src/pull/queries.ts';
+import { readAvailabilityChanges, readHorizon } from '../src/pull/queries.ts';
 import { startDispatcher, type Dispatcher } from '../src/sync/dispatcher.ts';
 import { startHarness, seedPark, type Harness } from './helpers/harness.ts';
 import { connectSimulated, setMode, simulatorView, startSimulator, type Simulator } from './helpers/outbound.ts';
@@ -111,6 +111,14 @@ describe('delta reconcile', () => {
     simulator.state.applyAvailability('hipcamp', park, [{ unitTypeId: 'tent', from: '2026-12-21', to: '2026-12-21', available: 1 }], 1);
     simulator.state.applyAvailability('hipcamp', park, [{ unitTypeId: 'cabin', from: '2026-12-22', to: '2026-12-22', available: 1 }], 1);
 
+    // The feed shows a change once no older transaction is still open anywhere on the server; other
+    // test files share that server, so wait (bounded) until both changed nights are readable.
+    const start = { txid: JSON.parse(Buffer.from(cursor, 'base64url').toString()).txid as string, seq: 0 };
+    const deadline = Date.now() + 20_000;
+    while ((await readAvailabilityChanges(harness.ctx.db, park, start, 10)).items.length < 2) {
+      if (Date.now() > deadline) throw new Error('the change feed did not show the two changed nights within 20 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     const requested = await harness.call('POST', '/channels/hipcamp/reconcile', { parkId: park, sinceCursor: cursor });
     expect(requested.statusCode).toBe(202);
     await runDueReconcileJobs(harness.ctx);

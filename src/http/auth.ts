@@ -10,7 +10,7 @@ declare module 'fastify' {
 }
 
 /** Reads the bearer token, or raises 401 naming what is wrong with the header. */
-async function authenticate(ctx: AppContext, request: FastifyRequest): Promise<Principal> {
+export async function authenticate(ctx: AppContext, request: FastifyRequest): Promise<Principal> {
   const header = request.headers.authorization;
   if (!header) {
     throw new AppError('unauthorized', 'Send an Authorization: Bearer <token> header.', {

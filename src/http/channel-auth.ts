@@ -1,34 +1,11 @@
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
-import { canAccessPark, findPrincipal, hasScope, type Principal } from '../auth/tokens.ts';
+import { canAccessPark, hasScope } from '../auth/tokens.ts';
+import { authenticate } from './auth.ts';
 import { AppError, validationError } from '../errors.ts';
 import type { AppContext } from './context.ts';
 import { SLUG_PATTERN } from './schemas.ts';
 
 const SLUG = new RegExp(SLUG_PATTERN);
-
-// TODO: this repeats the header checks of authenticate() in auth.ts, which is
-// not exported. Export it there and call it here, so the two cannot drift.
-async function authenticateBearer(ctx: AppContext, request: FastifyRequest): Promise<Principal> {
-  const header = request.headers.authorization;
-  if (!header) {
-    throw new AppError('unauthorized', 'Send an Authorization: Bearer <token> header.', {
-      headers: { 'www-authenticate': 'Bearer realm="parksync"' },
-    });
-  }
-  const match = /^Bearer ([\x21-\x7e]{1,512})$/i.exec(header);
-  if (!match?.[1]) {
-    throw new AppError('unauthorized', 'The Authorization header must be "Bearer <token>".', {
-      headers: { 'www-authenticate': 'Bearer realm="parksync", error="invalid_request"' },
-    });
-  }
-  const principal = await findPrincipal(ctx.db, match[1]);
-  if (!principal) {
-    throw new AppError('unauthorized', 'The bearer token is unknown or revoked.', {
-      headers: { 'www-authenticate': 'Bearer realm="parksync", error="invalid_token"' },
-    });
-  }
-  return principal;
-}
 
 /**
  * An onRequest hook for the channel pull endpoints, which take the channel in
@@ -42,7 +19,7 @@ async function authenticateBearer(ctx: AppContext, request: FastifyRequest): Pro
  */
 export function requireChannelAccess(ctx: AppContext): onRequestAsyncHookHandler {
   return async (request: FastifyRequest, _reply: FastifyReply) => {
-    const principal = await authenticateBearer(ctx, request);
+    const principal = await authenticate(ctx, request);
     const channel = (request.params as { channel?: unknown } | undefined)?.channel;
     const parkId = (request.query as { parkId?: unknown } | undefined)?.parkId;
     // This hook runs before schema validation, so it checks the park id itself.
