@@ -44,3 +44,20 @@ describe('HTTP edges', () => {
     expect(replaced.headers['x-request-id']).not.toBe('a b\u00e9');
   });
 });
+
+describe('requests without a body', () => {
+  it('names the missing fields of a POST sent with no body', async () => {
+    const response = await harness.call('POST', '/parks');
+    expect(response.statusCode).toBe(422);
+    const fields = response.json().errors.map((error: { field: string }) => error.field);
+    expect(fields).toEqual(expect.arrayContaining(['parkId', 'name', 'timezone', 'currency']));
+  });
+
+  it('accepts a bodiless POST whose fields are all optional', async () => {
+    await harness.call('POST', '/parks', { parkId: 'quiet-park', name: 'Quiet', timezone: 'UTC', currency: 'EUR' });
+    await harness.call('PUT', '/parks/quiet-park/channels/hipcamp', {});
+    const rotated = await harness.call('POST', '/parks/quiet-park/channels/hipcamp/rotate-secret');
+    expect(rotated.statusCode).toBe(200);
+    expect(rotated.json().secret).toMatch(/^whsec_/);
+  });
+});

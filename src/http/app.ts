@@ -68,6 +68,12 @@ export async function buildApp(ctx: AppContext): Promise<App> {
     reply.header('x-request-id', request.id);
   });
 
+  // A POST or PUT sent without a body is read as {}, so the answer names the missing fields
+  // (or succeeds when every field is optional) instead of "(root) must be object".
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined && ['POST', 'PUT', 'PATCH'].includes(request.method)) request.body = {};
+  });
+
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const appError = toAppError(error);
     if (appError.status >= 500) {
