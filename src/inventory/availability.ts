@@ -181,19 +181,7 @@ export async function readAvailability(
   range: { from: string; to: string; unitTypeId?: string | undefined },
 ): Promise<AvailabilityItem[]> {
   const unitFilter = range.unitTypeId ? sql`and u.unit_type_id = ${range.unitTypeId}` : sql``;
-  const result = await sql<{
-    unit_type_id: string;
-    date: string;
-    allotment: number;
-    booked: number;
-    available: number;
-    stop_sell: boolean;
-    min_stay_arrival: number | null;
-    min_stay_through: number | null;
-    max_stay: number | null;
-    closed_to_arrival: boolean;
-    closed_to_departure: boolean;
-  }>`
+  const result = await sql<AvailabilityColumns>`
     select u.unit_type_id, night::date as date,
       coalesce(a.allotment, 0) as allotment, coalesce(a.booked, 0) as booked, coalesce(a.available, 0) as available,
       coalesce(a.stop_sell, false) as stop_sell, a.min_stay_arrival, a.min_stay_through, a.max_stay,
@@ -204,7 +192,27 @@ export async function readAvailability(
     where u.park_id = ${parkId} ${unitFilter}
     order by u.unit_type_id, night
   `.execute(db);
-  return result.rows.map((row) => ({
+  return result.rows.map(toAvailabilityItem);
+}
+
+/** The availability columns the API reads, with nights that have no row filled in as nothing on sale. */
+export interface AvailabilityColumns {
+  unit_type_id: string;
+  date: string;
+  allotment: number;
+  booked: number;
+  available: number;
+  stop_sell: boolean;
+  min_stay_arrival: number | null;
+  min_stay_through: number | null;
+  max_stay: number | null;
+  closed_to_arrival: boolean;
+  closed_to_departure: boolean;
+}
+
+/** Maps a row to the item every availability read returns, field for field. */
+export function toAvailabilityItem(row: AvailabilityColumns): AvailabilityItem {
+  return {
     unitTypeId: row.unit_type_id,
     date: row.date,
     allotment: row.allotment,
@@ -217,5 +225,5 @@ export async function readAvailability(
     maxStay: row.max_stay,
     closedToArrival: row.closed_to_arrival,
     closedToDeparture: row.closed_to_departure,
-  }));
+  };
 }

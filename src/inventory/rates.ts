@@ -105,12 +105,17 @@ export async function readRates(
     .where('date', '<=', range.to);
   if (range.unitTypeId) query = query.where('unit_type_id', '=', range.unitTypeId);
   const rows = await query.orderBy('unit_type_id').orderBy('rate_plan_id').orderBy('date').execute();
-  return rows.map((row) => ({
+  return rows.map((row) => toRateItem(row, park.currency));
+}
+
+/** Maps a rate row to the item every rate read returns, the amount as a decimal string. */
+export function toRateItem(row: { unit_type_id: string; rate_plan_id: string; date: string; amount_minor: number }, currency: string): RateItem {
+  return {
     unitTypeId: row.unit_type_id,
     ratePlanId: row.rate_plan_id,
     date: row.date,
-    amount: formatAmount(row.amount_minor, park.currency),
+    amount: formatAmount(row.amount_minor, currency),
     amountMinor: row.amount_minor,
-    currency: park.currency,
-  }));
+    currency,
+  };
 }

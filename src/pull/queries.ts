@@ -1,9 +1,8 @@
 import { sql, type SqlBool, type RawBuilder } from 'kysely';
 import type { Executor } from '../audit/audit.ts';
 import type { ReservationRow } from '../db/schema.ts';
-import type { AvailabilityItem } from '../inventory/availability.ts';
-import { formatAmount } from '../inventory/money.ts';
-import type { RateItem } from '../inventory/rates.ts';
+import { toAvailabilityItem, type AvailabilityColumns, type AvailabilityItem } from '../inventory/availability.ts';
+import { toRateItem, type RateItem } from '../inventory/rates.ts';
 import type { AvailabilityKey, ChangePosition, RateKey, ReservationKey } from './cursor.ts';
 
 /**
@@ -52,49 +51,6 @@ function afterPosition(alias: string, position: ChangePosition): RawBuilder<SqlB
 function lastPosition(rows: ReadonlyArray<{ change_txid: string; change_seq: number }>): ChangePosition | null {
   const last = rows.at(-1);
   return last ? { txid: last.change_txid, seq: last.change_seq } : null;
-}
-
-interface AvailabilityColumns {
-  unit_type_id: string;
-  date: string;
-  allotment: number;
-  booked: number;
-  available: number;
-  stop_sell: boolean;
-  min_stay_arrival: number | null;
-  min_stay_through: number | null;
-  max_stay: number | null;
-  closed_to_arrival: boolean;
-  closed_to_departure: boolean;
-}
-
-/** Maps a row to the item the park-side GET /parks/{parkId}/availability returns, field for field. */
-function toAvailabilityItem(row: AvailabilityColumns): AvailabilityItem {
-  return {
-    unitTypeId: row.unit_type_id,
-    date: row.date,
-    allotment: row.allotment,
-    booked: row.booked,
-    available: row.available,
-    stopSell: row.stop_sell,
-    minStay: row.min_stay_arrival,
-    minStayArrival: row.min_stay_arrival,
-    minStayThrough: row.min_stay_through,
-    maxStay: row.max_stay,
-    closedToArrival: row.closed_to_arrival,
-    closedToDeparture: row.closed_to_departure,
-  };
-}
-
-function toRateItem(row: { unit_type_id: string; rate_plan_id: string; date: string; amount_minor: number }, currency: string): RateItem {
-  return {
-    unitTypeId: row.unit_type_id,
-    ratePlanId: row.rate_plan_id,
-    date: row.date,
-    amount: formatAmount(row.amount_minor, currency),
-    amountMinor: row.amount_minor,
-    currency,
-  };
 }
 
 export interface RangeRead<K> {
