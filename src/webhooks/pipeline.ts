@@ -9,7 +9,7 @@ import type { AppContext } from '../http/context.ts';
 import { problemDocument } from '../http/problem.ts';
 import { SLUG_PATTERN } from '../http/schemas.ts';
 import { signatureFailures } from '../observability/metrics.ts';
-import { recordSyncEvent, type SyncEventStatus } from '../observability/sync-events.ts';
+import { recordSyncEvent, type SyncEvent, type SyncEventStatus } from '../observability/sync-events.ts';
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import { listUnitTypes } from '../parks/parks.ts';
 import { applyChange, prepareChange, type ApplyOutcome } from './apply.ts';
@@ -73,6 +73,40 @@ interface Progress {
   rateHeaders: Record<string, string>;
 }
 
+interface EventExtra {
+  eventId?: string;
+  error?: string;
+  detail?: Record<string, unknown> | null;
+}
+
+/** The channel_sync_events row for this request at its current progress. */
+function eventEntry(
+  request: WebhookRequest,
+  progress: Progress,
+  now: Date,
+  started: number,
+  status: SyncEventStatus,
+  httpStatus: number,
+  extra: EventExtra,
+): SyncEvent {
+  return {
+    ...(extra.eventId ? { eventId: extra.eventId } : {}),
+    occurredAt: now,
+    parkId: progress.parkId,
+    channel: request.channel,
+    direction: 'inbound',
+    kind: request.kind,
+    status,
+    idempotencyKey: progress.idempotencyKey,
+    version: progress.version,
+    httpStatus,
+    error: extra.error ?? null,
+    latencyMs: Math.round(performance.now() - started),
+    requestId: request.requestId,
+    detail: extra.detail ?? null,
+  };
+}
+
 /**
  * Handles one inbound webhook through the checks in their contract order:
  * body, connection, signature, clock skew, pause, rate limit, idempotency,
@@ -83,23 +117,8 @@ export async function handleWebhook(ctx: AppContext, request: WebhookRequest): P
   const now = ctx.clock.now();
   const progress: Progress = { parkId: null, idempotencyKey: null, version: null, rateHeaders: {} };
 
-  const recordEvent = async (status: SyncEventStatus, httpStatus: number, extra: { error?: string; detail?: Record<string, unknown>; eventId?: string } = {}) =>
-    recordSyncEvent(ctx.db, {
-      ...(extra.eventId ? { eventId: extra.eventId } : {}),
-      occurredAt: now,
-      parkId: progress.parkId,
-      channel: request.channel,
-      direction: 'inbound',
-      kind: request.kind,
-      status,
-      idempotencyKey: progress.idempotencyKey,
-      version: progress.version,
-      httpStatus,
-      error: extra.error ?? null,
-      latencyMs: Math.round(performance.now() - started),
-      requestId: request.requestId,
-      detail: extra.detail ?? null,
-    });
+  const recordEvent = async (status: SyncEventStatus, httpStatus: number, extra: EventExtra = {}) =>
+    recordSyncEvent(ctx.db, eventEntry(request, progress, now, started, status, httpStatus, extra));
 
   const problemResponse = (error: AppError): WebhookResponse => ({
     status: error.status,
@@ -233,22 +252,8 @@ interface ClaimedRequest {
 /** Steps 8 to 10, with the Idempotency-Key held. Business rejections are stored as the key's response. */
 async function processClaimed(claimed: ClaimedRequest): Promise<WebhookResponse> {
   const { ctx, request, connection, parsed, scope, mode, progress, now, started, problemResponse, log } = claimed;
-  const entry = (status: SyncEventStatus, httpStatus: number, extra: { eventId?: string; error?: string; detail?: Record<string, unknown> | null }) => ({
-    ...(extra.eventId ? { eventId: extra.eventId } : {}),
-    occurredAt: now,
-    parkId: progress.parkId,
-    channel: request.channel,
-    direction: 'inbound' as const,
-    kind: request.kind,
-    status,
-    idempotencyKey: progress.idempotencyKey,
-    version: progress.version,
-    httpStatus,
-    error: extra.error ?? null,
-    latencyMs: Math.round(performance.now() - started),
-    requestId: request.requestId,
-    detail: extra.detail ?? null,
-  });
+  const entry = (status: SyncEventStatus, httpStatus: number, extra: EventExtra) =>
+    eventEntry(request, progress, now, started, status, httpStatus, extra);
 
   const rejectStored = async (error: AppError): Promise<WebhookResponse> => {
     const response = problemResponse(error);
