@@ -77,7 +77,7 @@ export function connectionRoutes(ctx: AppContext): FastifyPluginAsync {
           await getPark(trx, parkId, { forUpdate: true });
           const outcome = await putConnection(trx, parkId, channel, request.body);
           if (outcome.created) {
-            // New connections start in shadow mode, whatever the wider flag settings say.
+            // New connections start in shadow mode, whatever the wider flag settings are.
             await ctx.flags.set(
               trx,
               { flag: 'channel_sync_webhooks', channel, parkId, value: FLAG_DEFAULT_FOR_NEW_CONNECTION },

@@ -9,7 +9,7 @@ import { Slug } from '../http/schemas.ts';
 import { DEFAULT_SKEW_SECONDS } from '../webhooks/verify.ts';
 import { getConnection, toConnectionView } from './connections.ts';
 
-/** Longest a widened window may stay open before it falls back to the default. */
+/** Maximum time a widened window may stay open before it falls back to the default. */
 export const MAX_SKEW_EXPIRY_SECONDS = 7 * 86400;
 
 const Params = Type.Object({ parkId: Slug('Park id'), channel: Slug('Channel') });

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerApiCommands } from './api-commands.ts';
 import { registerPullCommands } from './pull-commands.ts';
 import { registerReconcileCommands } from './reconcile-commands.ts';
+import { registerLogsCommands } from './logs-commands.ts';
 import { registerServiceCommands } from './service-commands.ts';
 
 const program = new Command()
@@ -13,5 +14,6 @@ registerServiceCommands(program);
 registerApiCommands(program);
 registerPullCommands(program);
 registerReconcileCommands(program);
+registerLogsCommands(program);
 
 await program.parseAsync(process.argv);

@@ -20,6 +20,7 @@ import { syncControlRoutes } from '../sync/routes.ts';
 import { pullRoutes } from '../pull/routes.ts';
 import { reconcileRoutes } from '../reconcile/routes.ts';
 import { skewWindowRoutes } from '../channels/skew-routes.ts';
+import { logsRoutes } from '../observability/logs-routes.ts';
 import { BODY_LIMIT_BYTES } from './limits.ts';
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
@@ -68,7 +69,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
     reply.header('x-request-id', request.id);
   });
 
-  // A POST or PUT sent without a body is read as {}, so the answer names the missing fields
+  // A POST or PUT sent without a body is read as {}, so the response names the missing fields
   // (or succeeds when every field is optional) instead of "(root) must be object".
   app.addHook('preValidation', async (request) => {
     if (request.body === undefined && ['POST', 'PUT', 'PATCH'].includes(request.method)) request.body = {};
@@ -117,6 +118,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   await app.register(syncControlRoutes(ctx));
   await app.register(pullRoutes(ctx));
   await app.register(reconcileRoutes(ctx));
+  await app.register(logsRoutes(ctx));
 
   return app;
 }

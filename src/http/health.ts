@@ -13,7 +13,7 @@ export function healthRoutes(ctx: AppContext): FastifyPluginAsync {
 
     app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
 
-    /** Ready when the database answers and every migration is applied. */
+    /** Ready when the database responds and every migration is applied. */
     app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
       try {
         await sql`select 1`.execute(ctx.db);

@@ -9,7 +9,7 @@ import { markDirty } from '../sync/dirty.ts';
 import { formatAmount, parseAmount } from './money.ts';
 import { MAX_DAYS_AHEAD } from './ranges.ts';
 
-/** Longest stay parksync accepts, in nights. */
+/** Maximum stay parksync accepts, in nights. */
 export const MAX_STAY_NIGHTS = 365;
 
 /** A reservation as a channel or the park sends it: always the full current state. */
@@ -112,7 +112,7 @@ async function moveHoldings(
   const deltas = new Map<string, number>();
   for (const [key, units] of before) deltas.set(key, -units);
   for (const [key, units] of after) deltas.set(key, (deltas.get(key) ?? 0) + units);
-  const changed = [...deltas].filter(([, delta]) => delta !== 0).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const changed = [...deltas].filter(([, delta]) => delta !== 0).sort(([a], [b]) => (a === b ? 0 : a < b ? -1 : 1));
   if (changed.length === 0) return;
 
   const unitTypeIds = changed.map(([key]) => splitKey(key).unitTypeId);
@@ -260,7 +260,7 @@ export async function applyReservation(
 
 /**
  * Inserts a new reservation. When a concurrent request inserted the same
- * (channel, reservationId) first, the transaction is retried so it sees that row.
+ * (channel, reservationId) first, the transaction is retried so it reads that row.
  */
 async function insertReservation(db: Executor, values: Insertable<ReservationsTable>): Promise<ReservationRow> {
   const row = await db

@@ -4,9 +4,9 @@
  * that is down for a few minutes recovers without filling the dead-letter queue.
  */
 export const BACKOFF_BASE_MS = 10_000;
-/** Longest wait computed by backoff. */
+/** Maximum wait computed by backoff. */
 export const BACKOFF_CAP_MS = 5 * 60_000;
-/** Longest wait a channel's Retry-After can impose; longer values are capped to this. */
+/** Maximum wait a channel's Retry-After can impose; longer values are capped to this. */
 export const RETRY_AFTER_CAP_MS = 60 * 60_000;
 
 /**

@@ -19,7 +19,7 @@ type Outcome =
   | { result: 'retry'; httpStatus: number | null; error: string; retryAfterMs: number | undefined }
   | { result: 'permanent'; httpStatus: number; error: string };
 
-/** Sorts a channel's answer: 2xx delivered; 408, 429 and 5xx retried; any other 4xx permanent. */
+/** Classifies a channel's response: 2xx delivered; 408, 429 and 5xx retried; any other 4xx permanent. */
 export function classifyResponse(status: number, retryAfter: string | string[] | undefined, now: Date, bodyText: string): Outcome {
   if (status >= 200 && status < 300) return { result: 'delivered', httpStatus: status };
   const error = `HTTP ${status}: ${bodyText.slice(0, 300)}`;
@@ -55,7 +55,7 @@ async function attempt(connection: ConnectionRow, delivery: ClaimedDelivery, now
   }
 }
 
-/** Pauses a connection whose channel answered 410 Gone, so nothing more is sent until an operator resumes it. */
+/** Pauses a connection whose channel returned 410 Gone, so nothing more is sent until an operator resumes it. */
 async function pauseGone(ctx: AppContext, delivery: ClaimedDelivery, now: Date): Promise<void> {
   await ctx.db.transaction().execute(async (trx) => {
     await trx

@@ -15,6 +15,12 @@ export interface CellRange<V> {
   values: V;
 }
 
+/** Orders by UTF-16 code units, as the date and id strings need; localeCompare would follow a locale. */
+function compareText(a: string, b: string): number {
+  if (a === b) return 0;
+  return a < b ? -1 : 1;
+}
+
 function sameValues(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
@@ -25,7 +31,7 @@ function sameValues(a: unknown, b: unknown): boolean {
  * property-tested: expanding the ranges gives back exactly the cells.
  */
 export function bundleRanges<V>(cells: readonly NightCell<V>[]): CellRange<V>[] {
-  const sorted = [...cells].sort((a, b) => (a.group === b.group ? (a.date < b.date ? -1 : a.date > b.date ? 1 : 0) : a.group < b.group ? -1 : 1));
+  const sorted = [...cells].sort((a, b) => compareText(a.group, b.group) || compareText(a.date, b.date));
   const ranges: CellRange<V>[] = [];
   for (const cell of sorted) {
     const last = ranges.at(-1);

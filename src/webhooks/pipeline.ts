@@ -79,7 +79,7 @@ interface EventExtra {
   detail?: Record<string, unknown> | null;
 }
 
-/** The channel_sync_events row for this request at its current progress. */
+/** Builds the channel_sync_events row for this request at its current progress. */
 function eventEntry(
   request: WebhookRequest,
   progress: Progress,
@@ -223,7 +223,7 @@ export async function handleWebhook(ctx: AppContext, request: WebhookRequest): P
     );
   }
 
-  // From here on the key is ours: the final answer is stored, except for faults.
+  // From here on the key is held by this request: the final response is stored, except after a fault.
   try {
     return await processClaimed({ ctx, request, connection, parsed, scope, mode, progress, now, started, problemResponse, log });
   } catch (error) {
@@ -270,7 +270,7 @@ async function processClaimed(claimed: ClaimedRequest): Promise<WebhookResponse>
     return response;
   };
 
-  // 9 (header part). X-Version is read before validation so every stored answer names it.
+  // 9 (header part). X-Version is read before validation so every stored response names it.
   const versionText = singleHeader(request.headers, 'x-version');
   if (versionText === undefined || versionText === '') {
     return rejectStored(new AppError('missing_header', 'Send an X-Version header: a positive integer that grows with each change you send.'));
