@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { addDays, daysBetween } from '../src/lib/dates.ts';
 import { backoffMs, BACKOFF_BASE_MS, BACKOFF_CAP_MS, parseRetryAfter, RETRY_AFTER_CAP_MS } from '../src/sync/backoff.ts';
-import { classifyResponse } from '../src/sync/deliver.ts';
+import { classifyResponse } from '../src/channels/adapters/response.ts';
 import { bundleRanges, type NightCell } from '../src/sync/ranges.ts';
 
 const NOW = new Date('2026-12-04T12:00:00Z');

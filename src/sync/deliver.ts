@@ -1,35 +1,20 @@
 import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
 import { recordAudit } from '../audit/audit.ts';
-import { adapterFor } from '../channels/adapters/index.ts';
+import { adapterFor, type DeliveryOutcome } from '../channels/adapters/index.ts';
 import { takeToken } from '../channels/rate-limit.ts';
 import type { ConnectionRow } from '../db/schema.ts';
 import type { AppContext } from '../http/context.ts';
 import { deliveryAttempts, lastAvailabilitySync } from '../observability/metrics.ts';
 import { recordSyncEvent, type SyncEventStatus } from '../observability/sync-events.ts';
 import { signBody } from '../webhooks/signature.ts';
-import { backoffMs, parseRetryAfter } from './backoff.ts';
+import { backoffMs } from './backoff.ts';
 import { loadConnection, markDead, markDelivered, scheduleRetry, deferWithoutAttempt, type ClaimedDelivery } from './outbox.ts';
 
 /** How long one attempt may take, headers and body together. */
 export const ATTEMPT_TIMEOUT_MS = 10_000;
 
-type Outcome =
-  | { result: 'delivered'; httpStatus: number }
-  | { result: 'retry'; httpStatus: number | null; error: string; retryAfterMs: number | undefined }
-  | { result: 'permanent'; httpStatus: number; error: string };
-
-/** Classifies a channel's response: 2xx delivered; 408, 429 and 5xx retried; any other 4xx permanent. */
-export function classifyResponse(status: number, retryAfter: string | string[] | undefined, now: Date, bodyText: string): Outcome {
-  if (status >= 200 && status < 300) return { result: 'delivered', httpStatus: status };
-  const error = `HTTP ${status}: ${bodyText.slice(0, 300)}`;
-  if (status === 408 || status === 429 || status >= 500) {
-    return { result: 'retry', httpStatus: status, error, retryAfterMs: parseRetryAfter(retryAfter, now) };
-  }
-  return { result: 'permanent', httpStatus: status, error };
-}
-
-async function attempt(connection: ConnectionRow, delivery: ClaimedDelivery, now: Date): Promise<Outcome> {
+async function attempt(connection: ConnectionRow, delivery: ClaimedDelivery, now: Date): Promise<DeliveryOutcome> {
   const adapter = adapterFor(connection.adapter);
   const outbound = adapter.buildRequest(connection, delivery.kind, delivery.payload);
   const signed = signBody(connection.secret_current, outbound.body, Math.floor(now.getTime() / 1000));
@@ -48,7 +33,7 @@ async function attempt(connection: ConnectionRow, delivery: ClaimedDelivery, now
       signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
     });
     const text = await response.body.text();
-    return classifyResponse(response.statusCode, response.headers['retry-after'], now, text);
+    return adapter.readResponse(response.statusCode, response.headers, text, now);
   } catch (error) {
     const code = (error as { code?: string }).code ?? (error as Error).name;
     return { result: 'retry', httpStatus: null, error: `request failed: ${code}`, retryAfterMs: undefined };

@@ -1,6 +1,7 @@
 import { request } from 'undici';
 import type { ConnectionRow } from '../../db/schema.ts';
 import { signBody } from '../../webhooks/signature.ts';
+import { classifyResponse } from './response.ts';
 import type { ChannelAdapter, ChannelView, DeliveryKind, HealthResult, OutboundRequest } from './types.ts';
 
 function endpointOf(connection: ConnectionRow): string {
@@ -28,6 +29,10 @@ export const genericJsonAdapter: ChannelAdapter = {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(payload),
     };
+  },
+
+  readResponse(status, headers, bodyText, now) {
+    return classifyResponse(status, headers['retry-after'], now, bodyText);
   },
 
   async healthCheck(connection: ConnectionRow, timeoutMs: number): Promise<HealthResult> {

@@ -13,3 +13,4 @@ export function adapterFor(name: string): ChannelAdapter {
 }
 
 export type { ChannelAdapter, DeliveryKind, OutboundRequest } from './types.ts';
+export type { DeliveryOutcome } from './response.ts';

@@ -1,4 +1,5 @@
 import type { ConnectionRow } from '../../db/schema.ts';
+import type { DeliveryOutcome } from './response.ts';
 
 export type DeliveryKind = 'availability' | 'rates';
 
@@ -54,6 +55,8 @@ export interface ChannelAdapter {
   readonly maxBodyBytes: number;
   /** Builds the request for a delivery payload (the generic shapes: availability or rates). */
   buildRequest(connection: ConnectionRow, kind: DeliveryKind, payload: unknown): OutboundRequest;
+  /** Classifies the channel's response to a delivery: delivered, retry later, or permanent failure. */
+  readResponse(status: number, headers: Record<string, string | string[] | undefined>, bodyText: string, now: Date): DeliveryOutcome;
   /** Checks that the channel is reachable and answering, before a paused connection resumes. */
   healthCheck(connection: ConnectionRow, timeoutMs: number): Promise<HealthResult>;
   /** Reads what the channel holds for the connection's park over an inclusive date window. */
