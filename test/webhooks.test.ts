@@ -262,3 +262,22 @@ describe('webhook event log', () => {
     expect(JSON.stringify(rows)).not.toContain(secret.slice(6, 30));
   });
 });
+
+describe('webhook rates by currency exponent', () => {
+  it.each([
+    ['JPY', '12000', '12000.5', 12000],
+    ['KWD', '45.125', '45.1255', 45125],
+  ])('takes %s amounts up to its minor unit and rejects more decimals', async (currency, valid, tooPrecise, minor) => {
+    const parkId = `camp-${currency.toLowerCase()}`;
+    await seedPark(harness, parkId, { cabin: 2 }, { timezone: 'Asia/Tokyo', currency });
+    const parkSecret = await connectChannel(harness, parkId, 'hipcamp');
+    const body = (amount: string) => ({ parkId, currency, updates: [{ unitTypeId: 'cabin', from: '2026-12-10', to: '2026-12-10', amount }] });
+    const accepted = await sendWebhook(harness, { kind: 'rates', body: body(valid), secret: parkSecret, version: 1 });
+    expect(accepted.statusCode).toBe(202);
+    const rejected = await sendWebhook(harness, { kind: 'rates', body: body(tooPrecise), secret: parkSecret, version: 2 });
+    expect(rejected.statusCode).toBe(422);
+    expect(rejected.json().errors[0].field).toBe('updates[0].amount');
+    const stored = await harness.call('GET', `/parks/${parkId}/rates?from=2026-12-10&to=2026-12-10`);
+    expect(stored.json().items[0].amountMinor).toBe(minor);
+  });
+});
