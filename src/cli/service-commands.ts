@@ -1,10 +1,20 @@
 import type { Command } from 'commander';
-import { loadConfig, type Role } from '../config.ts';
+import { loadConfig, type Config, type Role } from '../config.ts';
+
+/** Reads the configuration, or prints what is wrong with it and exits, without a stack trace. */
+function configOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    process.stderr.write(`parksync: invalid configuration: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+}
 
 // The service modules (database, HTTP app) load only for these commands, so API commands start fast.
 
 async function runRole(role: Role): Promise<void> {
-  const config = loadConfig();
+  const config = configOrExit();
   const { startService } = await import('../service.ts');
   const service = await startService(role, config);
   const log = service.ctx.logger;
@@ -49,7 +59,7 @@ export function registerServiceCommands(program: Command): void {
     .command('migrate')
     .description('Apply pending database migrations and exit (DATABASE_URL, or the embedded database in PARKSYNC_DATA_DIR)')
     .action(async () => {
-      const config = loadConfig();
+      const config = configOrExit();
       const { openDatabase } = await import('../db/database.ts');
       const { migrate } = await import('../db/migrate.ts');
       const handle = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
