@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { DEFAULT_ALERT_THRESHOLDS, type AlertThresholds } from './alerts/rules.ts';
+import { decodeSigningSecret, SecretFormatError } from './channels/secrets.ts';
 
 export type Role = 'serve' | 'work' | 'all';
 
@@ -18,6 +20,12 @@ export interface Config {
   shutdownGraceSeconds: number;
   /** Seconds a worker holds a delivery; a worker that dies mid-delivery loses it to another after this. */
   deliveryLeaseSeconds: number;
+  /** Thresholds and windows of the six alert rules. */
+  alertThresholds: AlertThresholds;
+  /** URL that alert state transitions are POSTed to; none are sent when unset. */
+  alertWebhookUrl: string | undefined;
+  /** Secret ("whsec_<base64>") that signs those POSTs; required with alertWebhookUrl. */
+  alertWebhookSecret: string | undefined;
 }
 
 function readSeconds(name: string, text: string | undefined, fallback: number, minimum: number): number {
@@ -27,6 +35,68 @@ function readSeconds(name: string, text: string | undefined, fallback: number, m
     throw new Error(`${name} must be a whole number of seconds, at least ${minimum}; got "${text}"`);
   }
   return value;
+}
+
+function readWholeNumber(name: string, text: string | undefined, fallback: number, minimum: number): number {
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < minimum) {
+    throw new Error(`${name} must be a whole number, at least ${minimum}; got "${text}"`);
+  }
+  return value;
+}
+
+function readPercent(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || value > 100) {
+    throw new Error(`${name} must be a percentage from 0 to 100, such as 98 or 99.5; got "${text}"`);
+  }
+  return value;
+}
+
+function readAlertThresholds(env: NodeJS.ProcessEnv): AlertThresholds {
+  const fallback = DEFAULT_ALERT_THRESHOLDS;
+  const minutes = (name: string, value: number) => readWholeNumber(name, env[name], value, 1);
+  return {
+    webhookSuccessMinPercent: readPercent('PARKSYNC_ALERT_WEBHOOK_SUCCESS_MIN_PERCENT', env.PARKSYNC_ALERT_WEBHOOK_SUCCESS_MIN_PERCENT, fallback.webhookSuccessMinPercent),
+    webhookSuccessWindowMinutes: minutes('PARKSYNC_ALERT_WEBHOOK_SUCCESS_WINDOW_MINUTES', fallback.webhookSuccessWindowMinutes),
+    availabilitySyncStaleMinutes: minutes('PARKSYNC_ALERT_SYNC_STALE_MINUTES', fallback.availabilitySyncStaleMinutes),
+    versionConflictMaxPercent: readPercent('PARKSYNC_ALERT_VERSION_CONFLICT_MAX_PERCENT', env.PARKSYNC_ALERT_VERSION_CONFLICT_MAX_PERCENT, fallback.versionConflictMaxPercent),
+    versionConflictWindowMinutes: minutes('PARKSYNC_ALERT_VERSION_CONFLICT_WINDOW_MINUTES', fallback.versionConflictWindowMinutes),
+    overbookMaxBlocks: readWholeNumber('PARKSYNC_ALERT_OVERBOOK_MAX_BLOCKS', env.PARKSYNC_ALERT_OVERBOOK_MAX_BLOCKS, fallback.overbookMaxBlocks, 0),
+    overbookWindowMinutes: minutes('PARKSYNC_ALERT_OVERBOOK_WINDOW_MINUTES', fallback.overbookWindowMinutes),
+    retryQueueMaxAgeMinutes: minutes('PARKSYNC_ALERT_RETRY_QUEUE_MAX_AGE_MINUTES', fallback.retryQueueMaxAgeMinutes),
+    retryQueueMaxLength: readWholeNumber('PARKSYNC_ALERT_RETRY_QUEUE_MAX_LENGTH', env.PARKSYNC_ALERT_RETRY_QUEUE_MAX_LENGTH, fallback.retryQueueMaxLength, 0),
+    publishMaxFailures: readWholeNumber('PARKSYNC_ALERT_PUBLISH_MAX_FAILURES', env.PARKSYNC_ALERT_PUBLISH_MAX_FAILURES, fallback.publishMaxFailures, 0),
+    publishWindowMinutes: minutes('PARKSYNC_ALERT_PUBLISH_WINDOW_MINUTES', fallback.publishWindowMinutes),
+  };
+}
+
+/** Reads the alert receiver's URL and signing secret; the secret never appears in an error. */
+function readAlertWebhook(env: NodeJS.ProcessEnv): { url: string | undefined; secret: string | undefined } {
+  const url = env.PARKSYNC_ALERT_WEBHOOK_URL?.trim() || undefined;
+  const secret = env.PARKSYNC_ALERT_WEBHOOK_SECRET?.trim() || undefined;
+  if (url === undefined) return { url, secret };
+  let protocol: string;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    throw new Error(`PARKSYNC_ALERT_WEBHOOK_URL must be an absolute http or https URL; got "${url}"`);
+  }
+  if (protocol !== 'http:' && protocol !== 'https:') {
+    throw new Error(`PARKSYNC_ALERT_WEBHOOK_URL must use http or https; got "${protocol}"`);
+  }
+  if (secret === undefined) {
+    throw new Error('PARKSYNC_ALERT_WEBHOOK_SECRET is required with PARKSYNC_ALERT_WEBHOOK_URL; generate one with: echo "whsec_$(openssl rand -base64 32)"');
+  }
+  try {
+    decodeSigningSecret(secret);
+  } catch (error) {
+    if (!(error instanceof SecretFormatError)) throw error;
+    throw new Error(`PARKSYNC_ALERT_WEBHOOK_SECRET is invalid: ${error.message}`);
+  }
+  return { url, secret };
 }
 
 function readPort(text: string | undefined): number {
@@ -43,6 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (adminToken !== undefined && adminToken !== '' && adminToken.length < 24) {
     throw new Error('PARKSYNC_ADMIN_TOKEN must be at least 24 characters long; generate one with: openssl rand -hex 24');
   }
+  const alertWebhook = readAlertWebhook(env);
   return {
     host: env.HOST ?? '127.0.0.1',
     port: readPort(env.PORT),
@@ -54,5 +125,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceSeconds: readSeconds('PARKSYNC_SHUTDOWN_GRACE_SECONDS', env.PARKSYNC_SHUTDOWN_GRACE_SECONDS, 20, 1),
     // The lease must outlast one attempt (10 s timeout), or a slow but live delivery could be sent twice at once.
     deliveryLeaseSeconds: readSeconds('PARKSYNC_DELIVERY_LEASE_SECONDS', env.PARKSYNC_DELIVERY_LEASE_SECONDS, 60, 15),
+    alertThresholds: readAlertThresholds(env),
+    alertWebhookUrl: alertWebhook.url,
+    alertWebhookSecret: alertWebhook.secret,
   };
 }

@@ -241,6 +241,7 @@ export interface Database {
   rate_limit_buckets: RateLimitBucketsTable;
   reconcile_jobs: ReconcileJobsTable;
   reconcile_schedule: ReconcileScheduleTable;
+  alert_states: AlertStatesTable;
 }
 
 export type ParkRow = Selectable<ParksTable>;
@@ -287,4 +288,18 @@ export interface ReconcileScheduleTable {
   last_started: Timestamp;
   last_local_day: CalendarDate | null;
   next_cursor: string | null;
+}
+
+export interface AlertStatesTable {
+  rule: string;
+  /** '' when the rule is not split by park. */
+  park_id: string;
+  /** '' when the rule is not split by channel. */
+  channel: string;
+  state: 'firing' | 'resolved' | 'no_data';
+  since: Timestamp;
+  value: number | null;
+  threshold: number;
+  detail: unknown;
+  evaluated_at: Timestamp;
 }

@@ -20,6 +20,7 @@ import { syncControlRoutes } from '../sync/routes.ts';
 import { pullRoutes } from '../pull/routes.ts';
 import { reconcileRoutes } from '../reconcile/routes.ts';
 import { skewWindowRoutes } from '../channels/skew-routes.ts';
+import { alertRoutes } from '../alerts/routes.ts';
 import { logsRoutes } from '../observability/logs-routes.ts';
 import { BODY_LIMIT_BYTES } from './limits.ts';
 
@@ -118,6 +119,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   await app.register(syncControlRoutes(ctx));
   await app.register(pullRoutes(ctx));
   await app.register(reconcileRoutes(ctx));
+  await app.register(alertRoutes(ctx));
   await app.register(logsRoutes(ctx));
 
   return app;

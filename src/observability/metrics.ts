@@ -57,3 +57,38 @@ export const outboundOldestAge = new Gauge({
   labelNames: ['park_id', 'channel'] as const,
   registers: [metricsRegistry],
 });
+
+export const overbookBlocks = new Counter({
+  name: 'parksync_overbook_blocks_total',
+  help: 'Inbound reservation webhooks blocked because a night lacked a unit, per park',
+  labelNames: ['park_id'] as const,
+  registers: [metricsRegistry],
+});
+
+export const webhookVersionRejections = new Counter({
+  name: 'parksync_webhook_version_rejections_total',
+  help: 'Inbound webhooks rejected with 409 as stale_version or version_conflict, by channel and kind',
+  labelNames: ['channel', 'kind'] as const,
+  registers: [metricsRegistry],
+});
+
+export const publishValidationFailures = new Counter({
+  name: 'parksync_publish_validation_failures_total',
+  help: 'Park page publishes that failed validation, per park',
+  labelNames: ['park_id'] as const,
+  registers: [metricsRegistry],
+});
+
+export const alertState = new Gauge({
+  name: 'parksync_alert_state',
+  help: 'State of each alert rule and scope as stored by the evaluator: 1 firing, 0 resolved, -1 no data',
+  labelNames: ['rule', 'park_id', 'channel'] as const,
+  registers: [metricsRegistry],
+});
+
+export const connectionActive = new Gauge({
+  name: 'parksync_connection_active',
+  help: 'Whether parksync delivers to the connection: 1 when enabled, not paused and with an endpoint, else 0',
+  labelNames: ['park_id', 'channel'] as const,
+  registers: [metricsRegistry],
+});

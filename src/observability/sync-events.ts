@@ -1,5 +1,5 @@
 import type { Executor } from '../audit/audit.ts';
-import { webhookLatency, webhookRequests } from './metrics.ts';
+import { overbookBlocks, publishValidationFailures, webhookLatency, webhookRequests, webhookVersionRejections } from './metrics.ts';
 
 /** Outcomes a channel_sync_events row can record. */
 export type SyncEventStatus =
@@ -37,14 +37,31 @@ export interface SyncEvent {
   detail?: Record<string, unknown> | null;
 }
 
-/** Writes one event row and returns its id. Call it in the transaction of the change when there is one. */
-export async function recordSyncEvent(db: Executor, event: SyncEvent): Promise<string> {
+/**
+ * Returns true for a webhook rejected for its version: status stale, or status
+ * conflict with HTTP status 409. An allotment lowered below booked is stored
+ * as conflict too, but accepted with 202.
+ */
+export function isVersionRejection(event: Pick<SyncEvent, 'status' | 'httpStatus'>): boolean {
+  return event.status === 'stale' || (event.status === 'conflict' && event.httpStatus === 409);
+}
+
+/** Counts the event in the Prometheus counters the alert rules in ops/prometheus read. */
+function countSyncEvent(event: SyncEvent): void {
   if (event.direction === 'inbound') {
     webhookRequests.inc({ channel: event.channel, kind: event.kind, status: event.status });
     if (event.latencyMs !== null && event.latencyMs !== undefined) {
       webhookLatency.observe({ channel: event.channel, kind: event.kind }, event.latencyMs / 1000);
     }
+    if (isVersionRejection(event)) webhookVersionRejections.inc({ channel: event.channel, kind: event.kind });
+    if (event.status === 'overbook') overbookBlocks.inc({ park_id: event.parkId ?? '' });
   }
+  if (event.kind === 'publish' && event.status === 'rejected') publishValidationFailures.inc({ park_id: event.parkId ?? '' });
+}
+
+/** Writes one event row and returns its id. Call it in the transaction of the change when there is one. */
+export async function recordSyncEvent(db: Executor, event: SyncEvent): Promise<string> {
+  countSyncEvent(event);
   const row = await db
     .insertInto('channel_sync_events')
     .values({

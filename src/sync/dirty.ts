@@ -16,7 +16,8 @@ export interface DirtyMark {
  * Marks nights as needing delivery to every other enabled connection of the
  * park. Call it in the transaction of the change, so the change and its
  * outbound work commit together. Marking an already dirty night moves its
- * sequence forward, so a burst of changes leaves one mark per night.
+ * sequence forward, so a burst of changes leaves one mark per night; its
+ * marked_at stays, so the backlog age is that of the oldest undelivered change.
  */
 export async function markDirty(db: Executor, mark: DirtyMark): Promise<void> {
   if (mark.dates.length === 0) return;
@@ -29,7 +30,7 @@ export async function markDirty(db: Executor, mark: DirtyMark): Promise<void> {
       and c.enabled
       and c.channel is distinct from ${mark.sourceChannel}
     on conflict (park_id, channel, kind, unit_type_id, date)
-    do update set seq = nextval('outbound_dirty_seq'), marked_at = now()
+    do update set seq = nextval('outbound_dirty_seq')
   `.execute(db);
 }
 
@@ -45,6 +46,6 @@ export async function markDirtyForConnection(
     select ${target.parkId}, ${target.channel}, ${target.kind}, night.unit_type_id, night.date
     from unnest(${nights.map((night) => night.unitTypeId)}::text[], ${nights.map((night) => night.date)}::date[]) as night(unit_type_id, date)
     on conflict (park_id, channel, kind, unit_type_id, date)
-    do update set seq = nextval('outbound_dirty_seq'), marked_at = now()
+    do update set seq = nextval('outbound_dirty_seq')
   `.execute(db);
 }

@@ -5,6 +5,7 @@ import { runMaintenance } from './maintenance.ts';
 import { refreshBacklogMetrics, startDispatcher } from '../sync/dispatcher.ts';
 import { scheduleReconciles } from '../reconcile/scheduler.ts';
 import { runDueReconcileJobs } from '../reconcile/worker.ts';
+import { runAlertJob } from '../alerts/evaluate.ts';
 
 export interface Worker {
   stop(): Promise<void>;
@@ -36,6 +37,7 @@ export function startWorker(ctx: AppContext): Worker {
     schedule('reconcile-jobs', '*/5 * * * * *', async () => {
       await runDueReconcileJobs(ctx);
     }),
+    schedule('alerts', '*/1 * * * *', () => runAlertJob(ctx)),
   ];
   const dispatcher = startDispatcher(ctx);
   log.info({ jobs: jobs.map((job) => job.name) }, 'worker started');

@@ -1,5 +1,6 @@
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import pino from 'pino';
+import { DEFAULT_ALERT_THRESHOLDS } from '../../src/alerts/rules.ts';
 import type { Config } from '../../src/config.ts';
 import { upsertBootstrapToken } from '../../src/auth/tokens.ts';
 import { FlagStore } from '../../src/flags/store.ts';
@@ -35,6 +36,9 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     instanceId: `test-${process.pid}`,
     shutdownGraceSeconds: 5,
     deliveryLeaseSeconds: 60,
+    alertThresholds: { ...DEFAULT_ALERT_THRESHOLDS },
+    alertWebhookUrl: undefined,
+    alertWebhookSecret: undefined,
     ...overrides,
   };
 }
