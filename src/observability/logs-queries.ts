@@ -7,9 +7,13 @@ import type { SyncEventStatus } from './sync-events.ts';
  * channel, newest first, paged by the key (occurred_at, event_id).
  *
  * The key is unique (it is the table's primary key), so keyset paging on it
- * never repeats a row and never skips one, even when many rows share one
- * occurred_at. The position keeps occurred_at as text with microseconds,
+ * never repeats a row and never skips a stored one, even when many rows share
+ * one occurred_at. The position keeps occurred_at as text with microseconds,
  * because a JavaScript Date would drop them and then skip rows.
+ *
+ * NOTE: a row committed while a caller pages shows up on a later page only
+ * when it sorts after the cursor (an older occurred_at, as a webhook that ran
+ * long can write). A newer row needs a fresh read from the first page.
  */
 
 // A Record, so the compiler fails here when a status is added to SyncEventStatus and not to the filter.
@@ -32,8 +36,12 @@ const STATUSES: Record<SyncEventStatus, true> = {
 /** Every status an event row can record. */
 export const LOG_STATUSES = Object.keys(STATUSES) as SyncEventStatus[];
 
-/** Kinds an event row can record. `unknown` is an inbound request rejected before its kind was known. */
-export const LOG_KINDS = ['availability', 'rates', 'reservations', 'unknown'] as const;
+/**
+ * Kinds an event row can record. `unknown` is an inbound request rejected
+ * before its kind was known; `publish` is a park page publish, which the
+ * publish_validation_failures alert counts.
+ */
+export const LOG_KINDS = ['availability', 'rates', 'reservations', 'publish', 'unknown'] as const;
 
 export const LOG_DIRECTIONS = ['inbound', 'outbound'] as const;
 

@@ -10,7 +10,7 @@ import { LOG_DIRECTIONS, LOG_KINDS, LOG_STATUSES, readLogPage, type LogPosition 
 
 export const DEFAULT_LOGS_LIMIT = 100;
 export const MAX_LOGS_LIMIT = 1000;
-/** Maximum cursor length in characters; the cursors encodeLogCursor issues are about 150. */
+/** Maximum cursor length in characters. The longest cursor encodeLogCursor issues, for a 64-character channel, has 216. */
 const MAX_CURSOR_LENGTH = 512;
 
 const CURSOR_VERSION = 1;
@@ -36,7 +36,7 @@ const LogsQuery = Type.Object(
 
 /**
  * Encodes a page position as base64url JSON. The cursor is opaque to callers
- * but not secret: it holds a time and an event id the caller has already seen.
+ * but not secret: it contains a time and an event id the caller has already seen.
  */
 export function encodeLogCursor(channel: string, position: LogPosition): string {
   const document = { v: CURSOR_VERSION, channel, t: position.occurredAt, id: position.eventId };
@@ -96,7 +96,10 @@ export function logsRoutes(ctx: AppContext): FastifyPluginAsync {
         if (cursor !== undefined) {
           after = decodeLogCursor(cursor, channel);
           if (!after) {
-            throw new AppError('invalid_cursor', `cursor is not one this endpoint issued for channel "${channel}"; start again without it.`);
+            throw new AppError(
+              'invalid_cursor',
+              `The cursor is malformed or was issued for another channel than "${channel}". Send the nextCursor of this channel's logs, or start again without a cursor.`,
+            );
           }
         }
 
