@@ -20,6 +20,8 @@ export interface Config {
   shutdownGraceSeconds: number;
   /** Seconds a worker holds a delivery; a worker that dies mid-delivery loses it to another after this. */
   deliveryLeaseSeconds: number;
+  /** Port where a `work` process serves /metrics, which has no API port of its own; undefined serves none. */
+  metricsPort: number | undefined;
   /** Thresholds and windows of the six alert rules. */
   alertThresholds: AlertThresholds;
   /** URL that alert state transitions are POSTed to; none are sent when unset. */
@@ -99,11 +101,11 @@ function readAlertWebhook(env: NodeJS.ProcessEnv): { url: string | undefined; se
   return { url, secret };
 }
 
-function readPort(text: string | undefined): number {
+function readPort(text: string | undefined, name = 'PORT'): number {
   if (text === undefined || text === '') return 8080;
   const port = Number(text);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`PORT must be an integer from 0 to 65535, got "${text}"`);
+    throw new Error(`${name} must be an integer from 0 to 65535, got "${text}"`);
   }
   return port;
 }
@@ -125,6 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceSeconds: readSeconds('PARKSYNC_SHUTDOWN_GRACE_SECONDS', env.PARKSYNC_SHUTDOWN_GRACE_SECONDS, 20, 1),
     // The lease must outlast one attempt (10 s timeout), or a slow but live delivery could be sent twice at once.
     deliveryLeaseSeconds: readSeconds('PARKSYNC_DELIVERY_LEASE_SECONDS', env.PARKSYNC_DELIVERY_LEASE_SECONDS, 60, 15),
+    metricsPort: env.PARKSYNC_METRICS_PORT ? readPort(env.PARKSYNC_METRICS_PORT, 'PARKSYNC_METRICS_PORT') : undefined,
     alertThresholds: readAlertThresholds(env),
     alertWebhookUrl: alertWebhook.url,
     alertWebhookSecret: alertWebhook.secret,

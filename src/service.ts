@@ -10,6 +10,7 @@ import { buildApp, type App } from './http/app.ts';
 import type { AppContext } from './http/context.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
+import { startMetricsServer } from './observability/metrics-server.ts';
 import { ensureEventPartitions } from './worker/maintenance.ts';
 import { startWorker, type Worker } from './worker/worker.ts';
 
@@ -70,6 +71,8 @@ export async function startService(role: Role, config: Config, options: { clock?
     ctx.logger.info({ url, docs: `${url}/docs`, role, database: ctx.handle.kind }, `parksync listening; API docs at ${url}/docs`);
   }
   const worker = role === 'work' || role === 'all' ? startWorker(ctx) : undefined;
+  const metrics = role === 'work' && config.metricsPort !== undefined ? await startMetricsServer(config.host, config.metricsPort) : undefined;
+  if (metrics) ctx.logger.info({ url: metrics.url }, 'worker metrics served');
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -77,6 +80,7 @@ export async function startService(role: Role, config: Config, options: { clock?
       ctx.logger.info({ role }, 'shutting down: finishing in-flight requests and jobs');
       await app?.close();
       await worker?.stop();
+      await metrics?.close();
       await ctx.handle.close();
       ctx.logger.info('shutdown complete');
     })();

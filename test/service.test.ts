@@ -97,3 +97,26 @@ describe('logger redaction', () => {
     expect(output).toContain('[redacted]');
   });
 });
+
+describe('worker metrics port', () => {
+  it('serves /metrics from a work process when PARKSYNC_METRICS_PORT is set', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'parksync-metrics-'));
+    const net = await import('node:net');
+    const port = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const chosen = (probe.address() as { port: number }).port;
+        probe.close(() => resolve(chosen));
+      });
+    });
+    const worker = await startService('work', testConfig({ dataDir, port: 0, metricsPort: port }));
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+      expect(response.status).toBe(200);
+      expect(await response.text()).toContain('parksync_process_cpu_seconds_total');
+      expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404);
+    } finally {
+      await worker.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});

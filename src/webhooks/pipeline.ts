@@ -60,6 +60,12 @@ class ShadowRollback extends Error {
   }
 }
 
+/** The reservation id of a reservation body, for the event of a blocked claim; it names no guest. */
+function reservationIdOf(parsed: unknown): string | null {
+  const id = (parsed as { reservationId?: unknown } | null)?.reservationId;
+  return typeof id === 'string' ? id.slice(0, 128) : null;
+}
+
 function singleHeader(headers: WebhookRequest['headers'], name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
@@ -262,7 +268,7 @@ async function processClaimed(claimed: ClaimedRequest): Promise<WebhookResponse>
         trx,
         entry(EVENT_STATUS_BY_CODE[error.code] ?? 'rejected', error.status, {
           error: `${error.code}: ${error.message}`,
-          detail: error.code === 'overbooked' ? { failedNights: error.extensions.failedNights } : null,
+          detail: error.code === 'overbooked' ? { reservationId: reservationIdOf(parsed), failedNights: error.extensions.failedNights } : null,
         }),
       );
       await completeKey(trx, scope, response.status, response.body);

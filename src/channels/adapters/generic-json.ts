@@ -36,7 +36,8 @@ export const genericJsonAdapter: ChannelAdapter = {
   },
 
   async healthCheck(connection: ConnectionRow, timeoutMs: number): Promise<HealthResult> {
-    if (!connection.endpoint_url) return { ok: false, detail: 'the connection has no endpointUrl' };
+    // An inbound-only connection has nothing to deliver, so there is no channel endpoint to check.
+    if (!connection.endpoint_url) return { ok: true, detail: 'the connection has no endpointUrl; nothing to check' };
     try {
       const response = await request(`${endpointOf(connection)}/health`, {
         method: 'GET',
