@@ -182,3 +182,12 @@ describe('scheduler', () => {
     expect(again).toHaveLength(1);
   });
 });
+
+describe('reconcile without an endpoint', () => {
+  it('rejects the request, naming the missing endpoint', async () => {
+    await harness.call('PUT', `/parks/${park}/channels/inbound-only`, {});
+    const response = await harness.call('POST', '/channels/inbound-only/reconcile', { parkId: park, from, to });
+    expect(response.statusCode).toBe(422);
+    expect(response.json().detail).toMatch(/endpointUrl/);
+  });
+});

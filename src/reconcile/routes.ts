@@ -82,7 +82,12 @@ export function reconcileRoutes(ctx: AppContext): FastifyPluginAsync {
           ]);
         }
         const result = await inTransaction(ctx.db, async (trx) => {
-          await getConnection(trx, parkId, channel);
+          const connection = await getConnection(trx, parkId, channel);
+          if (!connection.endpoint_url) {
+            throw validationError([
+              { field: 'channel', message: `the connection has no endpointUrl, so the channel's view cannot be read; set one with PUT /parks/${parkId}/channels/${channel}` },
+            ]);
+          }
           const queued = await enqueueJob(
             trx,
             { parkId, channel, trigger: 'manual', ...(from ? { from } : {}), ...(to ? { to } : {}), ...(sinceCursor ? { sinceCursor } : {}), requestedBy: actorOf(request) },
