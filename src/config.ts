@@ -20,6 +20,8 @@ export interface Config {
   shutdownGraceSeconds: number;
   /** Seconds a worker holds a delivery; a worker that dies mid-delivery loses it to another after this. */
   deliveryLeaseSeconds: number;
+  /** Deliveries one worker process sends at once. */
+  deliveryConcurrency: number;
   /** Port where a `work` process serves /metrics, which has no API port of its own; undefined serves none. */
   metricsPort: number | undefined;
   /** Thresholds and windows of the six alert rules. */
@@ -30,20 +32,12 @@ export interface Config {
   alertWebhookSecret: string | undefined;
 }
 
-function readSeconds(name: string, text: string | undefined, fallback: number, minimum: number): number {
+function readWholeNumber(name: string, text: string | undefined, fallback: number, minimum: number, maximum = Number.MAX_SAFE_INTEGER): number {
   if (text === undefined || text === '') return fallback;
   const value = Number(text);
-  if (!Number.isInteger(value) || value < minimum) {
-    throw new Error(`${name} must be a whole number of seconds, at least ${minimum}; got "${text}"`);
-  }
-  return value;
-}
-
-function readWholeNumber(name: string, text: string | undefined, fallback: number, minimum: number): number {
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < minimum) {
-    throw new Error(`${name} must be a whole number, at least ${minimum}; got "${text}"`);
+  if (!Number.isInteger(value) || value < minimum || value > maximum) {
+    const range = maximum === Number.MAX_SAFE_INTEGER ? `at least ${minimum}` : `from ${minimum} to ${maximum}`;
+    throw new Error(`${name} must be a whole number, ${range}; got "${text}"`);
   }
   return value;
 }
@@ -124,9 +118,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminToken: adminToken || undefined,
     logLevel: env.LOG_LEVEL ?? 'info',
     instanceId: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
-    shutdownGraceSeconds: readSeconds('PARKSYNC_SHUTDOWN_GRACE_SECONDS', env.PARKSYNC_SHUTDOWN_GRACE_SECONDS, 20, 1),
+    shutdownGraceSeconds: readWholeNumber('PARKSYNC_SHUTDOWN_GRACE_SECONDS', env.PARKSYNC_SHUTDOWN_GRACE_SECONDS, 20, 1),
     // The lease must outlast one attempt (10 s timeout), or a slow but live delivery could be sent twice at once.
-    deliveryLeaseSeconds: readSeconds('PARKSYNC_DELIVERY_LEASE_SECONDS', env.PARKSYNC_DELIVERY_LEASE_SECONDS, 60, 15),
+    deliveryLeaseSeconds: readWholeNumber('PARKSYNC_DELIVERY_LEASE_SECONDS', env.PARKSYNC_DELIVERY_LEASE_SECONDS, 60, 15),
+    deliveryConcurrency: readWholeNumber('PARKSYNC_DELIVERY_CONCURRENCY', env.PARKSYNC_DELIVERY_CONCURRENCY, 8, 1, 256),
     metricsPort: env.PARKSYNC_METRICS_PORT ? readPort(env.PARKSYNC_METRICS_PORT, 'PARKSYNC_METRICS_PORT') : undefined,
     alertThresholds: readAlertThresholds(env),
     alertWebhookUrl: alertWebhook.url,

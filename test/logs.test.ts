@@ -254,6 +254,7 @@ describe('logs items', () => {
     expect(byKey.get('res-2')).toMatchObject({ status: 'overbook', httpStatus: 409, kind: 'reservations' });
     expect(byKey.get('res-2')?.error).toMatch(/^overbooked: /);
     expect(byKey.get('res-2')?.detail).toEqual({
+      reservationId: 'HC-2',
       failedNights: [{ unitTypeId: 'cabin', date: '2027-01-11', requested: 1, available: 0, stopSell: false }],
     });
     expect(byKey.get('res-3')).toMatchObject({ status: 'rejected', httpStatus: 422 });

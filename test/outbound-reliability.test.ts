@@ -117,6 +117,8 @@ async function startWorker(name: string): Promise<WorkerProcess> {
       DATABASE_URL: databaseUrl,
       PARKSYNC_DATA_DIR: path.join(logDir, `${name}-data`),
       PARKSYNC_DELIVERY_LEASE_SECONDS: String(LEASE_SECONDS),
+      // Two sends at a time per worker: neither worker can take every open delivery, so both must send.
+      PARKSYNC_DELIVERY_CONCURRENCY: '2',
       LOG_LEVEL: 'info',
     },
     stdio: ['ignore', log, log],

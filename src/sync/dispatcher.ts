@@ -58,7 +58,7 @@ export async function refreshBacklogMetrics(ctx: AppContext): Promise<void> {
  */
 export function startDispatcher(ctx: AppContext, options: DispatcherOptions = {}): Dispatcher {
   const idleMs = options.idleMs ?? 200;
-  const concurrency = options.concurrency ?? 8;
+  const concurrency = options.concurrency ?? ctx.config.deliveryConcurrency;
   const coalesceMs = options.coalesceMs ?? DEFAULT_COALESCE_MS;
   const owner = ctx.config.instanceId;
   const log = ctx.logger.child({ component: 'dispatcher', instanceId: owner });

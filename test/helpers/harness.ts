@@ -36,6 +36,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     instanceId: `test-${process.pid}`,
     shutdownGraceSeconds: 5,
     deliveryLeaseSeconds: 60,
+    deliveryConcurrency: 8,
     metricsPort: undefined,
     alertThresholds: { ...DEFAULT_ALERT_THRESHOLDS },
     alertWebhookUrl: undefined,
