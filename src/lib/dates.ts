@@ -33,15 +33,21 @@ export function nightsOfStay(arrival: string, departure: string): string[] {
   return Array.from({ length: Math.max(0, count) }, (_, index) => addDays(arrival, index));
 }
 
+/**
+ * Formatters by timezone. Building an Intl.DateTimeFormat costs far more than
+ * using one, and every webhook asks for its park's today, so each zone's
+ * formatter is built once per process.
+ */
+const dayFormatters = new Map<string, Intl.DateTimeFormat>();
+
 /** Today's calendar date in an IANA timezone. */
 export function todayIn(timezone: string, now: Date): string {
-  const parts = new Intl.DateTimeFormat('en-CA', {
-    timeZone: timezone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-  }).format(now);
-  return parts;
+  let formatter = dayFormatters.get(timezone);
+  if (!formatter) {
+    formatter = new Intl.DateTimeFormat('en-CA', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    dayFormatters.set(timezone, formatter);
+  }
+  return formatter.format(now);
 }
 
 export function isValidTimezone(timezone: string): boolean {

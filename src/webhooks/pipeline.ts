@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { findConnection } from '../channels/connections.ts';
 import { takeToken } from '../channels/rate-limit.ts';
 import { inTransaction } from '../db/transaction.ts';
-import type { ConnectionRow, ParkRow } from '../db/schema.ts';
+import type { ParkRow } from '../db/schema.ts';
 import { AppError, type ErrorCode } from '../errors.ts';
 import type { AppContext } from '../http/context.ts';
 import { problemDocument } from '../http/problem.ts';
@@ -11,10 +10,10 @@ import { SLUG_PATTERN } from '../http/schemas.ts';
 import { signatureFailures } from '../observability/metrics.ts';
 import { recordSyncEvent, type SyncEvent, type SyncEventStatus } from '../observability/sync-events.ts';
 import type { FastifyBaseLogger as Logger } from 'fastify';
-import { listUnitTypes } from '../parks/parks.ts';
 import { applyChange, prepareChange, type ApplyOutcome } from './apply.ts';
 import { validateWebhookBody, type WebhookKind } from './bodies.ts';
 import { claimKey, completeKey, fingerprintBody, MAX_KEY_LENGTH, releaseKey, type KeyScope } from './idempotency.ts';
+import { loadWebhookTarget, type WebhookTarget } from './target.ts';
 import { verifyWebhook, type VerifyFailure } from './verify.ts';
 import { advanceVersions } from './versions.ts';
 
@@ -151,7 +150,8 @@ export async function handleWebhook(ctx: AppContext, request: WebhookRequest): P
   if (typeof bodyParkId !== 'string' || !new RegExp(SLUG_PATTERN).test(bodyParkId)) {
     return reject(new AppError('invalid_request', 'The body must be a JSON object with a parkId string such as "dune-camp".'));
   }
-  const connection = await findConnection(ctx.db, bodyParkId, request.channel);
+  const target = await loadWebhookTarget(ctx.db, bodyParkId, request.channel);
+  const connection = target?.connection;
   const mode = connection?.enabled ? await ctx.flags.evaluate('channel_sync_webhooks', { channel: request.channel, parkId: bodyParkId }) : 'off';
   if (!connection || mode === 'off') {
     return reject(new AppError('connection_not_found', `No enabled webhook connection for channel "${request.channel}" and park "${bodyParkId}".`));
@@ -231,7 +231,7 @@ export async function handleWebhook(ctx: AppContext, request: WebhookRequest): P
 
   // From here on the key is held by this request: the final response is stored, except after a fault.
   try {
-    return await processClaimed({ ctx, request, connection, parsed, scope, mode, progress, now, started, problemResponse, log });
+    return await processClaimed({ ctx, request, target, parsed, scope, mode, progress, now, started, problemResponse, log });
   } catch (error) {
     await releaseKey(ctx.db, scope).catch((releaseError: unknown) =>
       log.error({ err: releaseError }, 'could not release the idempotency key; it unlocks when its lock expires'),
@@ -244,7 +244,7 @@ export async function handleWebhook(ctx: AppContext, request: WebhookRequest): P
 interface ClaimedRequest {
   ctx: AppContext;
   request: WebhookRequest;
-  connection: ConnectionRow;
+  target: WebhookTarget;
   parsed: unknown;
   scope: KeyScope;
   mode: string;
@@ -257,7 +257,7 @@ interface ClaimedRequest {
 
 /** Steps 8 to 10, with the Idempotency-Key held. Business rejections are stored as the key's response. */
 async function processClaimed(claimed: ClaimedRequest): Promise<WebhookResponse> {
-  const { ctx, request, connection, parsed, scope, mode, progress, now, started, problemResponse, log } = claimed;
+  const { ctx, request, target, parsed, scope, mode, progress, now, started, problemResponse, log } = claimed;
   const entry = (status: SyncEventStatus, httpStatus: number, extra: EventExtra) =>
     eventEntry(request, progress, now, started, status, httpStatus, extra);
 
@@ -292,9 +292,8 @@ async function processClaimed(claimed: ClaimedRequest): Promise<WebhookResponse>
   let change;
   try {
     const body = validateWebhookBody(request.kind, parsed);
-    park = await ctx.db.selectFrom('parks').selectAll().where('park_id', '=', connection.park_id).executeTakeFirstOrThrow();
-    const unitTypeIds = new Set((await listUnitTypes(ctx.db, park.park_id)).map((row) => row.unit_type_id));
-    change = prepareChange(body, park, unitTypeIds, now);
+    park = target.park;
+    change = prepareChange(body, park, target.unitTypeIds, now);
   } catch (error) {
     if (error instanceof AppError && error.status < 500) return rejectStored(error);
     throw error;
