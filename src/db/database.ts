@@ -70,8 +70,13 @@ function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
     max: options.poolSize ?? 10,
     application_name: options.applicationName ?? 'parksync',
   });
-  // An idle client that loses its server emits 'error'; without a listener it would crash the process.
+  // A client that loses its server (a restart, a failover) emits 'error', idle in the pool or checked
+  // out; without a listener Node would end the process. The query in progress still fails and the
+  // pool replaces the client, so the service answers 503 until the server is back.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 
   const runScript: ScriptRunner = async (work) => {

@@ -7,7 +7,8 @@ import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import { AppError } from '../errors.ts';
 import type { AppContext } from './context.ts';
-import { sendProblem, toAppError } from './problem.ts';
+import { sendProblem } from './problem.ts';
+import { toAppErrorWithDatabaseCheck } from './database-fault.ts';
 import { healthRoutes } from './health.ts';
 import { parkRoutes } from '../parks/routes.ts';
 import { connectionRoutes } from '../channels/routes.ts';
@@ -76,8 +77,8 @@ export async function buildApp(ctx: AppContext): Promise<App> {
     if (request.body === undefined && ['POST', 'PUT', 'PATCH'].includes(request.method)) request.body = {};
   });
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const appError = toAppError(error);
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
+    const appError = await toAppErrorWithDatabaseCheck(ctx, error);
     if (appError.status >= 500) {
       request.log.error({ err: appError.cause ?? error, code: appError.code }, 'request failed');
     } else {

@@ -101,18 +101,23 @@ export function startDispatcher(ctx: AppContext, options: DispatcherOptions = {}
   };
 
   const loop = async () => {
+    // Consecutive failed passes (the database is down, say): the wait doubles up to 5 s and one line is logged per failure.
+    let failures = 0;
     while (running) {
       let claimed = 0;
       try {
         claimed = await pass(true);
+        failures = 0;
       } catch (error) {
-        log.error({ err: error }, 'dispatcher pass failed; trying again shortly');
+        failures += 1;
+        log.error({ err: error, failures }, 'dispatcher pass failed; trying again shortly');
       }
       if (!running) break;
-      if (claimed === 0 || sending.size >= concurrency) {
+      if (claimed === 0 || sending.size >= concurrency || failures > 0) {
+        const waitMs = failures > 0 ? Math.min(5_000, idleMs * 2 ** failures) : idleMs;
         await new Promise<void>((resolve) => {
           wake = resolve;
-          timer = setTimeout(resolve, idleMs);
+          timer = setTimeout(resolve, waitMs);
         });
         wake = undefined;
       }

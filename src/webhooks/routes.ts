@@ -3,7 +3,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { AppError } from '../errors.ts';
 import type { AppContext } from '../http/context.ts';
-import { sendProblem, toAppError } from '../http/problem.ts';
+import { sendProblem } from '../http/problem.ts';
+import { toAppErrorWithDatabaseCheck } from '../http/database-fault.ts';
 import { BODY_LIMIT_BYTES } from '../http/limits.ts';
 import { Slug } from '../http/schemas.ts';
 import { recordSyncEvent } from '../observability/sync-events.ts';
@@ -32,7 +33,7 @@ export function webhookRoutes(ctx: AppContext): FastifyPluginAsync {
 
     // Requests that fail before the handler (too large, wrong media type) still leave an event row.
     app.setErrorHandler(async (error: FastifyError, request, reply) => {
-      const appError = toAppError(error);
+      const appError = await toAppErrorWithDatabaseCheck(ctx, error);
       const { channel, kind } = (request.params ?? {}) as { channel?: string; kind?: string };
       if (typeof channel === 'string' && /^[a-z0-9-]{2,64}$/.test(channel) && appError.status < 500) {
         await recordSyncEvent(ctx.db, {
