@@ -1,4 +1,4 @@
-import { defineConfig, type TestProjectConfiguration } from 'vitest/config';
+import { configDefaults, defineConfig, type TestProjectConfiguration } from 'vitest/config';
 
 /**
  * Every test file runs on the embedded PGlite database. When DATABASE_URL is
@@ -27,6 +27,8 @@ const projects: TestProjectConfiguration[] = [
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The reliability suite kills processes and restarts a database, so it runs on its own with `npm run test:reliability`.
+    exclude: [...configDefaults.exclude, 'test/reliability/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
