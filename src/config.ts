@@ -18,7 +18,7 @@ export interface Config {
   instanceId: string;
   /** Seconds to wait for in-flight requests and jobs during shutdown before exiting anyway. */
   shutdownGraceSeconds: number;
-  /** Seconds a worker holds a delivery; a worker that dies mid-delivery loses it to another after this. */
+  /** Seconds a worker keeps the lease on a delivery. A worker that dies mid-delivery loses it to another after this. */
   deliveryLeaseSeconds: number;
   /** Deliveries one worker process sends at once. */
   deliveryConcurrency: number;

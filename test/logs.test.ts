@@ -7,6 +7,7 @@ import { recordSyncEvent } from '../src/observability/sync-events.ts';
 import { ADMIN_TOKEN, seedPark, startHarness, TEST_NOW, type Harness } from './helpers/harness.ts';
 import { expectProblem } from './helpers/problem.ts';
 import { connectChannel, sendWebhook } from './helpers/webhooks.ts';
+import type { LogItem } from '../src/observability/logs-queries.ts';
 
 /**
  * GET /channels/{channel}/logs through inject on the test database, and the
@@ -24,24 +25,7 @@ const BULK_CHANNEL = 'pitchup';
 const BULK_COUNT = 205;
 const BULK_TIME = '2026-12-04T09:00:00.000Z';
 
-interface LogItem {
-  time: string;
-  direction: string;
-  kind: string;
-  status: string;
-  httpStatus: number | null;
-  error: string | null;
-  idempotencyKey: string | null;
-  version: number | null;
-  latencyMs: number | null;
-  eventId: string;
-  requestId: string | null;
-  deliveryId: string | null;
-  parkId: string | null;
-  channel: string;
-  detail: unknown;
-}
-
+/** The logs endpoint's response body. */
 interface LogPage {
   items: LogItem[];
   nextCursor: string | null;

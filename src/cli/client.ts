@@ -28,7 +28,7 @@ export function resolveToken(explicit: string | undefined, env: NodeJS.ProcessEn
   return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
 }
 
-/** Sends one API request and returns the parsed JSON body, or raises ApiError for a non-2xx answer. */
+/** Sends one API request and returns the parsed JSON body, or raises ApiError for a non-2xx response. */
 export async function callApi(options: ClientOptions, method: string, pathname: string, body?: unknown): Promise<unknown> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
@@ -43,7 +43,7 @@ export async function callApi(options: ClientOptions, method: string, pathname: 
   try {
     parsed = text ? JSON.parse(text) : null;
   } catch {
-    // A non-JSON answer (a proxy error page, say) is shown as text.
+    // A non-JSON response (a proxy error page, say) is shown as text.
   }
   if (response.statusCode >= 400) throw new ApiError(response.statusCode, parsed);
   return parsed;

@@ -31,7 +31,7 @@ export function stayLength(value: string): number | null {
   return value === 'none' ? null : integer(value);
 }
 
-/** Keeps only the options the user gave, so the API sees omitted fields as omitted. */
+/** Keeps only the options the user gave, so the API receives omitted fields as omitted. */
 export function defined<T extends Record<string, unknown>>(fields: T): Partial<T> {
   return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
@@ -41,7 +41,7 @@ function clientOf(command: Command): ClientOptions {
   return { url: options.url, token: resolveToken(options.token) };
 }
 
-/** Wraps an action: prints the JSON answer, or the problem document on stderr with exit code 1. */
+/** Wraps an action: prints the JSON response, or the problem document on stderr with exit code 1. */
 export function run(handler: (client: ClientOptions, ...args: never[]) => Promise<unknown>) {
   return async (...args: unknown[]) => {
     const command = args.at(-1) as Command;

@@ -1,10 +1,10 @@
 /**
- * The feature flags parksync knows, their allowed values and defaults. A flag is
+ * The feature flags parksync defines, their allowed values and defaults. A flag is
  * set globally, per channel, per park or per connection (channel and park),
  * and the narrowest setting wins.
  */
 export const FLAGS = {
-  /** Inbound webhooks: off answers 404, shadow runs every check but writes nothing, on writes. */
+  /** Inbound webhooks: off returns 404, shadow runs every check but writes nothing, on writes. */
   channel_sync_webhooks: { values: ['off', 'shadow', 'on'], defaultValue: 'shadow' },
   /**
    * Scheduled reconcile jobs; a cadence value such as "cadence:hourly" or

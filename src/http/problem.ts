@@ -16,7 +16,10 @@ export function pointerToField(pointer: string): string {
     .split('/')
     .filter((part) => part !== '')
     .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .reduce((path, part) => (/^\d+$/.test(part) ? `${path}[${part}]` : path ? `${path}.${part}` : part), '');
+    .reduce((path, part) => {
+      if (/^\d+$/.test(part)) return `${path}[${part}]`;
+      return path ? `${path}.${part}` : part;
+    }, '');
 }
 
 function describeIssue(issue: ValidationIssue, part: string): FieldError {
@@ -90,7 +93,7 @@ export function problemBody(error: AppError, request: FastifyRequest): Record<st
   return problemDocument(error, request.url.split('?')[0] ?? '/', request.id);
 }
 
-/** The RFC 9457 document for an error; `instance` is the request path without its query. */
+/** Builds the RFC 9457 document for an error. `instance` is the request path without its query. */
 export function problemDocument(error: AppError, instance: string, requestId: string): Record<string, unknown> {
   return {
     type: `urn:parksync:problem:${error.code}`,

@@ -175,12 +175,25 @@ export interface AvailabilityItem {
   closedToDeparture: boolean;
 }
 
+/**
+ * Reads one item per unit type and night of an inclusive range, in
+ * (unitTypeId, date) order. `after` and `limit` page through it: only the
+ * nights after that (unitTypeId, date) key, at most `limit` of them.
+ */
 export async function readAvailability(
   db: Executor,
   parkId: string,
-  range: { from: string; to: string; unitTypeId?: string | undefined },
+  range: {
+    from: string;
+    to: string;
+    unitTypeId?: string | undefined;
+    after?: { unitTypeId: string; date: string } | null;
+    limit?: number;
+  },
 ): Promise<AvailabilityItem[]> {
   const unitFilter = range.unitTypeId ? sql`and u.unit_type_id = ${range.unitTypeId}` : sql``;
+  const afterFilter = range.after ? sql`and (u.unit_type_id, night::date) > (${range.after.unitTypeId}, ${range.after.date}::date)` : sql``;
+  const limit = range.limit === undefined ? sql`` : sql`limit ${range.limit}`;
   const result = await sql<AvailabilityColumns>`
     select u.unit_type_id, night::date as date,
       coalesce(a.allotment, 0) as allotment, coalesce(a.booked, 0) as booked, coalesce(a.available, 0) as available,
@@ -189,8 +202,9 @@ export async function readAvailability(
     from unit_types u
     cross join generate_series(${range.from}::date, ${range.to}::date, interval '1 day') as night
     left join availability a on a.park_id = u.park_id and a.unit_type_id = u.unit_type_id and a.date = night::date
-    where u.park_id = ${parkId} ${unitFilter}
+    where u.park_id = ${parkId} ${unitFilter} ${afterFilter}
     order by u.unit_type_id, night
+    ${limit}
   `.execute(db);
   return result.rows.map(toAvailabilityItem);
 }

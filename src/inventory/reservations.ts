@@ -90,6 +90,12 @@ function holdingsOf(status: string, unitTypeId: string, arrival: string, departu
   return holdings;
 }
 
+/** Orders holding keys by code unit, the same order on every process, so rows are always locked in one order. */
+function compareKeys(a: string, b: string): number {
+  if (a === b) return 0;
+  return a < b ? -1 : 1;
+}
+
 function splitKey(key: string): { unitTypeId: string; date: string } {
   const [unitTypeId = '', date = ''] = key.split('|');
   return { unitTypeId, date };
@@ -112,7 +118,7 @@ async function moveHoldings(
   const deltas = new Map<string, number>();
   for (const [key, units] of before) deltas.set(key, -units);
   for (const [key, units] of after) deltas.set(key, (deltas.get(key) ?? 0) + units);
-  const changed = [...deltas].filter(([, delta]) => delta !== 0).sort(([a], [b]) => (a === b ? 0 : a < b ? -1 : 1));
+  const changed = [...deltas].filter(([, delta]) => delta !== 0).sort(([a], [b]) => compareKeys(a, b));
   if (changed.length === 0) return;
 
   const unitTypeIds = changed.map(([key]) => splitKey(key).unitTypeId);
@@ -273,7 +279,7 @@ async function insertReservation(db: Executor, values: Insertable<ReservationsTa
   return row;
 }
 
-/** The reservation as the API shows it. Guest details are shown only here, where the reservation needs them. */
+/** Maps a reservation row to the API view. Guest details are shown only here, where the reservation needs them. */
 export function toReservationView(row: ReservationRow) {
   return {
     parkId: row.park_id,

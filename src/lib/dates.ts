@@ -35,7 +35,7 @@ export function nightsOfStay(arrival: string, departure: string): string[] {
 
 /**
  * Formatters by timezone. Building an Intl.DateTimeFormat costs far more than
- * using one, and every webhook asks for its park's today, so each zone's
+ * using one, and every webhook needs its park's today, so each zone's
  * formatter is built once per process.
  */
 const dayFormatters = new Map<string, Intl.DateTimeFormat>();

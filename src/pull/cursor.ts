@@ -7,7 +7,7 @@ import { MAX_RANGE_DAYS } from '../inventory/ranges.ts';
  * It is opaque to channels but not secret, because it contains no data the
  * caller could not read anyway. So it is not signed, only checked strictly.
  *
- * A change cursor stands at a position (txid, seq) of the change feed: the
+ * A change cursor points at a position (txid, seq) of the change feed: the
  * transaction id (xid8, as a decimal string because it can exceed 2^53) and the
  * sequence number of the last row the caller received. A range cursor pages a
  * from/to read by the sort key of the last item and carries the change-feed

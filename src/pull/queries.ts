@@ -1,7 +1,7 @@
 import { sql, type SqlBool, type RawBuilder } from 'kysely';
 import type { Executor } from '../audit/audit.ts';
 import type { ReservationRow } from '../db/schema.ts';
-import { toAvailabilityItem, type AvailabilityColumns, type AvailabilityItem } from '../inventory/availability.ts';
+import { readAvailability, toAvailabilityItem, type AvailabilityColumns, type AvailabilityItem } from '../inventory/availability.ts';
 import { toRateItem, type RateItem } from '../inventory/rates.ts';
 import type { AvailabilityKey, ChangePosition, RateKey, ReservationKey } from './cursor.ts';
 
@@ -18,7 +18,7 @@ import type { AvailabilityKey, ChangePosition, RateKey, ReservationKey } from '.
  * come on a later page.
  *
  * NOTE: H is cluster-wide. A transaction left open in any database of the
- * server holds every feed at its id until it ends; pages then come back empty
+ * server keeps every feed at its id until it ends; pages then come back empty
  * and nothing is lost.
  */
 
@@ -77,22 +77,8 @@ function toRangePage<T>(rows: T[], limit: number): RangePage<T> {
  * order. A night without a stored row has nothing on sale: allotment 0.
  */
 export async function readAvailabilityRange(db: Executor, parkId: string, read: RangeRead<AvailabilityKey>): Promise<RangePage<AvailabilityItem>> {
-  const after = read.after
-    ? sql`and (u.unit_type_id, night::date) > (${read.after.unitTypeId}, ${read.after.date}::date)`
-    : sql``;
-  const result = await sql<AvailabilityColumns>`
-    select u.unit_type_id, night::date as date,
-      coalesce(a.allotment, 0) as allotment, coalesce(a.booked, 0) as booked, coalesce(a.available, 0) as available,
-      coalesce(a.stop_sell, false) as stop_sell, a.min_stay_arrival, a.min_stay_through, a.max_stay,
-      coalesce(a.closed_to_arrival, false) as closed_to_arrival, coalesce(a.closed_to_departure, false) as closed_to_departure
-    from unit_types u
-    cross join generate_series(${read.from}::date, ${read.to}::date, interval '1 day') as night
-    left join availability a on a.park_id = u.park_id and a.unit_type_id = u.unit_type_id and a.date = night::date
-    where u.park_id = ${parkId} ${after}
-    order by u.unit_type_id, night
-    limit ${read.limit + 1}
-  `.execute(db);
-  return toRangePage(result.rows.map(toAvailabilityItem), read.limit);
+  const items = await readAvailability(db, parkId, { from: read.from, to: read.to, after: read.after, limit: read.limit + 1 });
+  return toRangePage(items, read.limit);
 }
 
 /** Reads the stored rates in the range, in (unitTypeId, ratePlanId, date) order. */

@@ -20,7 +20,7 @@ export interface Harness {
   ctx: AppContext;
   clock: ManualClock;
   database: TestDatabase;
-  /** Sends a request through inject with the admin token unless `token` says otherwise (null: no header). */
+  /** Sends a request through inject with the admin token unless `token` is given (null sends no header). */
   call(method: InjectOptions['method'], url: string, body?: unknown, token?: string | null): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }

@@ -64,7 +64,7 @@ export const genericJsonAdapter: ChannelAdapter = {
     });
     const text = await response.body.text();
     if (response.statusCode !== 200) {
-      throw new Error(`GET /view answered ${response.statusCode}: ${text.slice(0, 200)}`);
+      throw new Error(`GET /view returned ${response.statusCode}: ${text.slice(0, 200)}`);
     }
     const body = JSON.parse(text) as Partial<ChannelView>;
     return { availability: body.availability ?? [], rates: body.rates ?? [] };

@@ -11,7 +11,7 @@ export interface OutboundRequest {
   body: string;
 }
 
-/** One night as the channel holds it; restrictions the channel does not report are left out. */
+/** One night as the channel stores it. Restrictions the channel does not report are left out. */
 export interface ChannelAvailabilityNight {
   unitTypeId: string;
   date: string;
@@ -32,7 +32,7 @@ export interface ChannelRateNight {
   amount: string;
 }
 
-/** What a channel holds for one park over a date window, as read for reconcile. */
+/** The channel's stored state for one park over a date window, as read for reconcile. */
 export interface ChannelView {
   availability: ChannelAvailabilityNight[];
   rates: ChannelRateNight[];
@@ -57,7 +57,7 @@ export interface ChannelAdapter {
   buildRequest(connection: ConnectionRow, kind: DeliveryKind, payload: unknown): OutboundRequest;
   /** Classifies the channel's response to a delivery: delivered, retry later, or permanent failure. */
   readResponse(status: number, headers: Record<string, string | string[] | undefined>, bodyText: string, now: Date): DeliveryOutcome;
-  /** Checks that the channel is reachable and answering, before a paused connection resumes. */
+  /** Checks that the channel is reachable and responding, before a paused connection resumes. */
   healthCheck(connection: ConnectionRow, timeoutMs: number): Promise<HealthResult>;
   /** Reads what the channel holds for the connection's park over an inclusive date window. */
   readView(connection: ConnectionRow, window: { from: string; to: string }, timeoutMs: number): Promise<ChannelView>;
