@@ -99,4 +99,6 @@ export const SQLSTATE = {
   checkViolation: '23514',
   serializationFailure: '40001',
   deadlockDetected: '40P01',
+  /** Raised by parksync_require_versions (migrations/0007) when a statement's X-Version was refused. */
+  versionRefused: 'PS409',
 } as const;

@@ -94,6 +94,20 @@ describe('rateLimitIn', () => {
     expect((await send(4)).statusCode).toBe(202);
   });
 
+  it('claims no Idempotency-Key for a refused request, so its retry is processed', async () => {
+    const secret = await connectChannel(harness, park, 'refused', { rateLimitIn: { perSecond: 1, burst: 1 } });
+    const send = (key: string, version: number) =>
+      sendWebhook(harness, { channel: 'refused', kind: 'availability', body: availability(4, '2026-12-24'), secret, key, version });
+    expect((await send('refused-1', 1)).statusCode).toBe(202);
+    expect((await send('refused-2', 2)).statusCode).toBe(429);
+    const keys = await harness.ctx.db.selectFrom('idempotency_keys').select('idempotency_key').where('channel', '=', 'refused').execute();
+    expect(keys.map((row) => row.idempotency_key)).toEqual(['refused-1']);
+    harness.clock.advance(1000);
+    const retried = await send('refused-2', 2);
+    expect(retried.statusCode).toBe(202);
+    expect(retried.headers['idempotent-replayed']).toBeUndefined();
+  });
+
   it('does not spend the quota on unsigned requests', async () => {
     const secret = await connectChannel(harness, park, 'guarded', { rateLimitIn: { perSecond: 1, burst: 1 } });
     const wrong = `whsec_${Buffer.alloc(32, 2).toString('base64')}`;

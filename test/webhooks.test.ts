@@ -71,6 +71,65 @@ describe('webhook quick checks', () => {
   });
 });
 
+describe('webhook apply paths', () => {
+  const storedResponse = async (key: string) =>
+    (await harness.ctx.db.selectFrom('idempotency_keys').select(['response_status', 'response_body']).where('idempotency_key', '=', key).executeTakeFirstOrThrow());
+
+  it('applies separate updates in one statement with the same response, event and key as the transaction', async () => {
+    await harness.call('POST', `/parks/${park}/availability`, { updates: [{ unitTypeId: 'cabin', from: '2027-04-01', to: '2027-04-03', allotment: 2 }] });
+    const reserved = await harness.call('POST', `/parks/${park}/reservations`, {
+      reservationId: 'paths-1', unitTypeId: 'cabin', arrival: '2027-04-02', departure: '2027-04-03', status: 'confirmed',
+    });
+    expect(reserved.statusCode).toBe(201);
+    const updates = [
+      { unitTypeId: 'cabin', from: '2027-04-01', to: '2027-04-02', allotment: 0 },
+      { unitTypeId: 'cabin', from: '2027-04-03', to: '2027-04-03', stopSell: true },
+    ];
+    const separate = await sendWebhook(harness, { kind: 'availability', body: { parkId: park, updates }, secret, key: 'paths-separate', version: 80 });
+    expect(separate.statusCode).toBe(202);
+    const body = separate.json();
+    expect(body).toEqual({ eventId: expect.any(String), status: 'applied', conflicts: [{ unitTypeId: 'cabin', date: '2027-04-02', allotment: 0, booked: 1 }] });
+    expect(Object.keys(body)).toEqual(['eventId', 'status', 'conflicts']);
+    expect(await storedResponse('paths-separate')).toEqual({ response_status: 202, response_body: body });
+    const [event] = await eventsFor('paths-separate');
+    expect(event).toMatchObject({ event_id: body.eventId, status: 'conflict', http_status: 202, version: 80 });
+    expect(event?.detail).toEqual({ updates: 2, nights: 3, conflicts: 1, conflictNights: body.conflicts });
+
+    // Overlapping updates cannot share one statement; the transaction applies them in order.
+    const overlapping = [
+      { unitTypeId: 'cabin', from: '2027-04-01', to: '2027-04-03', allotment: 0 },
+      { unitTypeId: 'cabin', from: '2027-04-03', to: '2027-04-03', allotment: 2 },
+    ];
+    const ordered = await sendWebhook(harness, { kind: 'availability', body: { parkId: park, updates: overlapping }, secret, key: 'paths-ordered', version: 81 });
+    expect(ordered.statusCode).toBe(202);
+    expect(ordered.json()).toEqual({ eventId: expect.any(String), status: 'applied', conflicts: [{ unitTypeId: 'cabin', date: '2027-04-02', allotment: 0, booked: 1 }] });
+    expect(await storedResponse('paths-ordered')).toEqual({ response_status: 202, response_body: ordered.json() });
+    const [orderedEvent] = await eventsFor('paths-ordered');
+    expect(orderedEvent?.detail).toEqual({ updates: 2, nights: 4, conflicts: 1, conflictNights: ordered.json().conflicts });
+    expect((await readNight('2027-04-03')).allotment).toBe(2);
+    expect((await readNight('2027-04-03')).stopSell).toBe(true);
+  });
+
+  it('writes nothing, not even versions, when one night of a range refuses the version', async () => {
+    const send = (from: string, to: string, allotment: number, version: number) =>
+      sendWebhook(harness, { kind: 'availability', body: availability(allotment, from, to), secret, version });
+    expect((await send('2027-05-01', '2027-05-03', 3, 90)).statusCode).toBe(202);
+    expect((await send('2027-05-04', '2027-05-04', 3, 95)).statusCode).toBe(202);
+    const refused = await send('2027-05-01', '2027-05-05', 1, 92);
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json()).toMatchObject({ code: 'stale_version', entities: [{ entity: 'cabin/2027-05-04', version: 95 }] });
+    expect((await readNight('2027-05-01')).allotment).toBe(3);
+    expect((await readNight('2027-05-05')).allotment).toBe(0);
+    const versions = await harness.ctx.db
+      .selectFrom('entity_versions')
+      .select(['entity_key', 'version'])
+      .where('channel', '=', 'hipcamp')
+      .where('entity_key', 'in', ['cabin/2027-05-01', 'cabin/2027-05-05'])
+      .execute();
+    expect(versions).toEqual([{ entity_key: 'cabin/2027-05-01', version: 90 }]);
+  });
+});
+
 describe('webhook signatures', () => {
   it('rejects a wrong signature with 401 and applies nothing', async () => {
     const response = await sendWebhook(harness, { kind: 'availability', body: availability(0), secret: 'whsec_' + Buffer.alloc(32, 7).toString('base64'), version: 30 });

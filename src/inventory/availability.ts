@@ -1,8 +1,7 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Executor } from '../audit/audit.ts';
 import { validationError, type FieldError } from '../errors.ts';
-import { addDays, daysBetween } from '../lib/dates.ts';
-import { markDirty, markDirtyForConnection } from '../sync/dirty.ts';
+import { markDirtyForConnectionStatement, markDirtyStatement } from '../sync/dirty.ts';
 import { checkWriteRange } from './ranges.ts';
 
 /**
@@ -90,35 +89,61 @@ function updatedColumns(update: AvailabilityUpdate): string[] {
 }
 
 /**
- * Writes one update for every night of its range in a single statement and
- * returns each night's allotment and booked after the write.
+ * Builds common table expressions that write one update for every night of
+ * its range under `name` and mark the nights dirty. Every other connection
+ * gets the nights. The sending connection gets back the nights where it set
+ * an allotment but bookings make `available` lower, or it would oversell.
+ * `name` returns unit_type_id, date, allotment and booked of each night after
+ * the write; `when` gates the write, so a larger statement can stop it.
  */
-async function upsertRange(
-  db: Executor,
+export function availabilityWrite(
+  name: string,
   parkId: string,
   update: AvailabilityUpdate,
-  now: Date,
-): Promise<Array<{ date: string; allotment: number; booked: number }>> {
+  options: { sourceChannel: string | null; now: Date },
+  when: RawBuilder<boolean> = sql<boolean>`true`,
+): RawBuilder<unknown> {
   const columns = updatedColumns(update);
   const assignments = sql.join(
     [...columns, 'updated_at'].map((column) => sql`${sql.ref(column)} = excluded.${sql.ref(column)}`),
   );
   const minStayArrival = update.minStayArrival !== undefined ? update.minStayArrival : (update.minStay ?? null);
-  const result = await sql<{ date: string; allotment: number; booked: number }>`
-    insert into availability as a (park_id, unit_type_id, date, allotment, stop_sell, min_stay_arrival,
-      min_stay_through, max_stay, closed_to_arrival, closed_to_departure, updated_at)
-    select ${parkId}, ${update.unitTypeId}, night::date, ${update.allotment ?? 0}, ${update.stopSell ?? false},
-      ${minStayArrival}::integer, ${update.minStayThrough ?? null}::integer, ${update.maxStay ?? null}::integer,
-      ${update.closedToArrival ?? false}, ${update.closedToDeparture ?? false}, ${now}
-    from generate_series(${update.from}::date, ${update.to}::date, interval '1 day') as night
-    on conflict (park_id, unit_type_id, date) do update set ${assignments}
-    returning a.date, a.allotment, a.booked
-  `.execute(db);
-  return result.rows;
+  const written = sql.table(name);
+  const mark = { parkId, kind: 'availability', unitTypeId: update.unitTypeId, sourceChannel: options.sourceChannel } as const;
+  const returnToSender =
+    options.sourceChannel !== null && update.allotment !== undefined
+      ? sql`, ${sql.table(`${name}_own`)} as (${markDirtyForConnectionStatement(
+          { parkId, channel: options.sourceChannel, kind: 'availability' },
+          sql`(select w.unit_type_id, w.date from ${written} w where w.booked > 0) as night`,
+        )})`
+      : sql``;
+  return sql`${written} as (
+      insert into availability as a (park_id, unit_type_id, date, allotment, stop_sell, min_stay_arrival,
+        min_stay_through, max_stay, closed_to_arrival, closed_to_departure, updated_at)
+      select ${parkId}, ${update.unitTypeId}, night::date, ${update.allotment ?? 0}, ${update.stopSell ?? false},
+        ${minStayArrival}::integer, ${update.minStayThrough ?? null}::integer, ${update.maxStay ?? null}::integer,
+        ${update.closedToArrival ?? false}, ${update.closedToDeparture ?? false}, ${options.now}
+      from generate_series(${update.from}::date, ${update.to}::date, interval '1 day') as night
+      where ${when}
+      on conflict (park_id, unit_type_id, date) do update set ${assignments}
+      returning a.unit_type_id, a.date, a.allotment, a.booked
+    ),
+    ${sql.table(`${name}_others`)} as (${markDirtyStatement(mark, sql`${written} as night`)})
+    ${returnToSender}`;
 }
 
-function datesOf(from: string, to: string): string[] {
-  return Array.from({ length: daysBetween(from, to) + 1 }, (_, index) => addDays(from, index));
+/** Writes one update and its dirty marks in a single statement; returns each night after the write. */
+async function upsertRange(
+  db: Executor,
+  parkId: string,
+  update: AvailabilityUpdate,
+  options: { sourceChannel: string | null; now: Date },
+): Promise<Array<{ date: string; allotment: number; booked: number }>> {
+  const result = await sql<{ date: string; allotment: number; booked: number }>`
+    with ${availabilityWrite('written', parkId, update, options)}
+    select date, allotment, booked from written
+  `.execute(db);
+  return result.rows;
 }
 
 /**
@@ -136,24 +161,10 @@ export async function applyAvailability(
   const conflicts: ConflictNight[] = [];
   let nights = 0;
   for (const update of updates) {
-    const written = await upsertRange(db, parkId, update, options.now);
+    const written = await upsertRange(db, parkId, update, options);
+    nights += written.length;
     for (const row of written) {
       if (row.booked > row.allotment) conflicts.push({ unitTypeId: update.unitTypeId, ...row });
-    }
-    const dates = datesOf(update.from, update.to);
-    nights += dates.length;
-    await markDirty(db, {
-      parkId,
-      kind: 'availability',
-      unitTypeId: update.unitTypeId,
-      dates,
-      sourceChannel: options.sourceChannel,
-    });
-    // The sender set an allotment, but where units are already booked it may sell fewer than that:
-    // those nights go back to it with the available count, or it would oversell.
-    const booked = written.filter((row) => row.booked > 0).map((row) => ({ unitTypeId: update.unitTypeId, date: row.date }));
-    if (options.sourceChannel !== null && update.allotment !== undefined && booked.length > 0) {
-      await markDirtyForConnection(db, { parkId, channel: options.sourceChannel, kind: 'availability' }, booked);
     }
   }
   return { nights, conflicts };

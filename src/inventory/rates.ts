@@ -1,8 +1,7 @@
 import { sql } from 'kysely';
 import type { Executor } from '../audit/audit.ts';
 import { validationError, type FieldError } from '../errors.ts';
-import { addDays, daysBetween } from '../lib/dates.ts';
-import { markDirty } from '../sync/dirty.ts';
+import { markDirtyStatement } from '../sync/dirty.ts';
 import { formatAmount, parseAmount } from './money.ts';
 import { checkWriteRange } from './ranges.ts';
 
@@ -69,16 +68,20 @@ export async function applyRates(
 ): Promise<{ nights: number }> {
   let nights = 0;
   for (const update of updates) {
-    await sql`
-      insert into rates (park_id, unit_type_id, rate_plan_id, date, amount_minor, updated_at)
-      select ${parkId}, ${update.unitTypeId}, ${update.ratePlanId}, night::date, ${update.amountMinor}, ${options.now}
-      from generate_series(${update.from}::date, ${update.to}::date, interval '1 day') as night
-      on conflict (park_id, unit_type_id, rate_plan_id, date)
-      do update set amount_minor = excluded.amount_minor, updated_at = excluded.updated_at
+    const mark = { parkId, kind: 'rates', unitTypeId: update.unitTypeId, sourceChannel: options.sourceChannel } as const;
+    const written = await sql<{ nights: number }>`
+      with written as (
+        insert into rates (park_id, unit_type_id, rate_plan_id, date, amount_minor, updated_at)
+        select ${parkId}, ${update.unitTypeId}, ${update.ratePlanId}, night::date, ${update.amountMinor}, ${options.now}
+        from generate_series(${update.from}::date, ${update.to}::date, interval '1 day') as night
+        on conflict (park_id, unit_type_id, rate_plan_id, date)
+        do update set amount_minor = excluded.amount_minor, updated_at = excluded.updated_at
+        returning date
+      ),
+      dirty as (${markDirtyStatement(mark, sql`written as night`)})
+      select count(*)::integer as nights from written
     `.execute(db);
-    const dates = Array.from({ length: daysBetween(update.from, update.to) + 1 }, (_, i) => addDays(update.from, i));
-    nights += dates.length;
-    await markDirty(db, { parkId, kind: 'rates', unitTypeId: update.unitTypeId, dates, sourceChannel: options.sourceChannel });
+    nights += written.rows[0]?.nights ?? 0;
   }
   return { nights };
 }

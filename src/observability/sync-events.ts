@@ -1,4 +1,6 @@
+import type { Insertable } from 'kysely';
 import type { Executor } from '../audit/audit.ts';
+import type { ChannelSyncEventsTable } from '../db/schema.ts';
 import { overbookBlocks, publishValidationFailures, webhookLatency, webhookRequests, webhookVersionRejections } from './metrics.ts';
 
 /** Outcomes a channel_sync_events row can record. */
@@ -47,7 +49,7 @@ export function isVersionRejection(event: Pick<SyncEvent, 'status' | 'httpStatus
 }
 
 /** Counts the event in the Prometheus counters the alert rules in ops/prometheus read. */
-function countSyncEvent(event: SyncEvent): void {
+export function countSyncEvent(event: SyncEvent): void {
   if (event.direction === 'inbound') {
     webhookRequests.inc({ channel: event.channel, kind: event.kind, status: event.status });
     if (event.latencyMs !== null && event.latencyMs !== undefined) {
@@ -59,29 +61,30 @@ function countSyncEvent(event: SyncEvent): void {
   if (event.kind === 'publish' && event.status === 'rejected') publishValidationFailures.inc({ park_id: event.parkId ?? '' });
 }
 
+/** The channel_sync_events row of an event, for an insert. */
+export function syncEventRow(event: SyncEvent): Insertable<ChannelSyncEventsTable> {
+  return {
+    ...(event.eventId ? { event_id: event.eventId } : {}),
+    occurred_at: event.occurredAt,
+    park_id: event.parkId,
+    channel: event.channel,
+    direction: event.direction,
+    kind: event.kind,
+    status: event.status,
+    idempotency_key: event.idempotencyKey ?? null,
+    version: event.version ?? null,
+    http_status: event.httpStatus ?? null,
+    error: event.error ?? null,
+    latency_ms: event.latencyMs ?? null,
+    request_id: event.requestId ?? null,
+    delivery_id: event.deliveryId ?? null,
+    detail: event.detail ? JSON.stringify(event.detail) : null,
+  };
+}
+
 /** Writes one event row and returns its id. Call it in the transaction of the change when there is one. */
 export async function recordSyncEvent(db: Executor, event: SyncEvent): Promise<string> {
   countSyncEvent(event);
-  const row = await db
-    .insertInto('channel_sync_events')
-    .values({
-      ...(event.eventId ? { event_id: event.eventId } : {}),
-      occurred_at: event.occurredAt,
-      park_id: event.parkId,
-      channel: event.channel,
-      direction: event.direction,
-      kind: event.kind,
-      status: event.status,
-      idempotency_key: event.idempotencyKey ?? null,
-      version: event.version ?? null,
-      http_status: event.httpStatus ?? null,
-      error: event.error ?? null,
-      latency_ms: event.latencyMs ?? null,
-      request_id: event.requestId ?? null,
-      delivery_id: event.deliveryId ?? null,
-      detail: event.detail ? JSON.stringify(event.detail) : null,
-    })
-    .returning('event_id')
-    .executeTakeFirstOrThrow();
+  const row = await db.insertInto('channel_sync_events').values(syncEventRow(event)).returning('event_id').executeTakeFirstOrThrow();
   return row.event_id;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Executor } from '../audit/audit.ts';
+import { countSyncEvent, syncEventRow, type SyncEvent } from '../observability/sync-events.ts';
 
 /** How long a key and its stored response live. */
 export const IDEMPOTENCY_TTL_MS = 72 * 3600 * 1000;
@@ -26,36 +27,40 @@ export type ClaimResult =
   | { state: 'mismatch' }
   | { state: 'in_progress'; retryAfterSeconds: number };
 
+/** The stored row of a key that this request could not claim. */
+export interface ExistingKey {
+  fingerprint: string;
+  state: string;
+  response_status: number | null;
+  response_body: unknown;
+  locked_until: Date | null;
+}
+
 /**
- * Claims an Idempotency-Key for this request, in its own short statement so a
- * concurrent request with the same key sees it at once. A key whose holder
- * crashed (lock expired) or whose life ended is taken over.
+ * Builds the statement that claims an Idempotency-Key for this request, returning
+ * one row when it did. A key whose holder crashed (lock expired) or whose life
+ * ended is taken over. `when` gates the claim (such as "a rate-limit token
+ * was taken"), so it can run as a common table expression of a larger
+ * statement.
  */
-export async function claimKey(db: Executor, scope: KeyScope, fingerprint: string, now: Date): Promise<ClaimResult> {
+export function claimKeyStatement(scope: KeyScope, fingerprint: string, now: Date, when: RawBuilder<boolean> = sql`true`) {
   const lockedUntil = new Date(now.getTime() + IDEMPOTENCY_LOCK_MS);
   const expiresAt = new Date(now.getTime() + IDEMPOTENCY_TTL_MS);
-  const claimed = await sql<{ state: string }>`
+  return sql<{ state: string }>`
     insert into idempotency_keys as k (channel, endpoint, idempotency_key, park_id, fingerprint, state, locked_until, expires_at, created_at)
-    values (${scope.channel}, ${scope.endpoint}, ${scope.key}, ${scope.parkId}, ${fingerprint}, 'running', ${lockedUntil}, ${expiresAt}, ${now})
+    select ${scope.channel}, ${scope.endpoint}, ${scope.key}, ${scope.parkId}, ${fingerprint}, 'running', ${lockedUntil}::timestamptz, ${expiresAt}::timestamptz, ${now}::timestamptz
+    where ${when}
     on conflict (channel, endpoint, idempotency_key) do update
       set park_id = excluded.park_id, fingerprint = excluded.fingerprint, state = 'running',
           locked_until = excluded.locked_until, expires_at = excluded.expires_at, created_at = excluded.created_at,
           response_status = null, response_body = null
       where k.expires_at <= ${now}
          or (k.state = 'running' and k.locked_until <= ${now} and k.fingerprint = excluded.fingerprint)
-    returning k.state
-  `.execute(db);
-  if (claimed.rows.length === 1) return { state: 'claimed' };
+    returning k.state`;
+}
 
-  const existing = await db
-    .selectFrom('idempotency_keys')
-    .select(['fingerprint', 'state', 'response_status', 'response_body', 'locked_until'])
-    .where('channel', '=', scope.channel)
-    .where('endpoint', '=', scope.endpoint)
-    .where('idempotency_key', '=', scope.key)
-    .executeTakeFirst();
-  // The row vanished between the two statements (expired and deleted): the caller may simply retry.
-  if (!existing) return { state: 'in_progress', retryAfterSeconds: 1 };
+/** What a key that could not be claimed means for this request. */
+export function unclaimedResult(existing: ExistingKey, fingerprint: string, now: Date): ClaimResult {
   if (existing.fingerprint !== fingerprint) return { state: 'mismatch' };
   if (existing.state === 'completed' && existing.response_status !== null) {
     return { state: 'replay', status: existing.response_status, body: existing.response_body };
@@ -64,9 +69,25 @@ export async function claimKey(db: Executor, scope: KeyScope, fingerprint: strin
   return { state: 'in_progress', retryAfterSeconds: Math.max(1, Math.min(60, Math.ceil(waitMs / 1000))) };
 }
 
-/** Stores the final response; call it in the transaction that applies the request. */
-export async function completeKey(db: Executor, scope: KeyScope, status: number, body: unknown): Promise<void> {
+/** Reads the key's row as it is now, for a claim that lost to a request its statement could not see. */
+export async function readKey(db: Executor, scope: KeyScope): Promise<ExistingKey | undefined> {
+  return db
+    .selectFrom('idempotency_keys')
+    .select(['fingerprint', 'state', 'response_status', 'response_body', 'locked_until'])
+    .where('channel', '=', scope.channel)
+    .where('endpoint', '=', scope.endpoint)
+    .where('idempotency_key', '=', scope.key)
+    .executeTakeFirst();
+}
+
+/**
+ * Stores the final response together with the request's event row, in one
+ * statement; call it in the transaction that applies the request.
+ */
+export async function completeKey(db: Executor, scope: KeyScope, status: number, body: unknown, event: SyncEvent): Promise<void> {
+  countSyncEvent(event);
   await db
+    .with('event', (query) => query.insertInto('channel_sync_events').values(syncEventRow(event)))
     .updateTable('idempotency_keys')
     .set({ state: 'completed', response_status: status, response_body: JSON.stringify(body), locked_until: null })
     .where('channel', '=', scope.channel)

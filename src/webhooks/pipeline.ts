@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { takeToken } from '../channels/rate-limit.ts';
 import { inTransaction } from '../db/transaction.ts';
 import type { ParkRow } from '../db/schema.ts';
 import { AppError, type ErrorCode } from '../errors.ts';
@@ -8,12 +7,15 @@ import type { AppContext } from '../http/context.ts';
 import { problemDocument } from '../http/problem.ts';
 import { SLUG_PATTERN } from '../http/schemas.ts';
 import { signatureFailures } from '../observability/metrics.ts';
-import { recordSyncEvent, type SyncEvent, type SyncEventStatus } from '../observability/sync-events.ts';
+import { countSyncEvent, recordSyncEvent, type SyncEvent, type SyncEventStatus } from '../observability/sync-events.ts';
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import { applyChange, prepareChange, type ApplyOutcome } from './apply.ts';
 import { validateWebhookBody, type WebhookKind } from './bodies.ts';
-import { claimKey, completeKey, fingerprintBody, MAX_KEY_LENGTH, releaseKey, type KeyScope } from './idempotency.ts';
+import { admitWebhook } from './admit.ts';
+import { completeKey, fingerprintBody, MAX_KEY_LENGTH, releaseKey, type KeyScope } from './idempotency.ts';
+import { applyInOneStatement, fitsOneStatement } from './one-statement.ts';
 import { loadWebhookTarget, type WebhookTarget } from './target.ts';
+import { takeToken } from '../channels/rate-limit.ts';
 import { verifyWebhook, type VerifyFailure } from './verify.ts';
 import { advanceVersions } from './versions.ts';
 
@@ -63,6 +65,17 @@ class ShadowRollback extends Error {
 function reservationIdOf(parsed: unknown): string | null {
   const id = (parsed as { reservationId?: unknown } | null)?.reservationId;
   return typeof id === 'string' ? id.slice(0, 128) : null;
+}
+
+/** Why an Idempotency-Key cannot be used, or null when it can. */
+function idempotencyKeyProblem(key: string | undefined): AppError | null {
+  if (key === undefined || key === '') {
+    return new AppError('missing_header', 'Send an Idempotency-Key header (at most 255 characters) so retries are safe.');
+  }
+  if (key.length > MAX_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(key)) {
+    return new AppError('invalid_request', 'Idempotency-Key must be 1 to 255 visible ASCII characters.');
+  }
+  return null;
 }
 
 function singleHeader(headers: WebhookRequest['headers'], name: string): string | undefined {
@@ -180,9 +193,17 @@ export async function handleWebhook(ctx: AppContext, request: WebhookRequest): P
     );
   }
 
-  // 6. rateLimitIn: only signed requests reach this point, so no other sender can spend the quota.
+  // 6 and 7. rateLimitIn, then the Idempotency-Key (or webhook-id for Standard Webhooks senders).
+  // Only signed requests reach this point, so no other sender can spend the quota.
+  const key = singleHeader(request.headers, 'idempotency-key') ?? (verified.scheme === 'standard' ? verified.messageId : undefined);
+  const keyProblem = idempotencyKeyProblem(key);
   const limit = { perSecond: connection.rate_limit_in_per_second, burst: connection.rate_limit_in_burst };
-  const decision = await takeToken(ctx.db, { parkId: bodyParkId, channel: request.channel, direction: 'in' }, limit, now);
+  const bucket = { parkId: bodyParkId, channel: request.channel, direction: 'in' } as const;
+  const scope: KeyScope = { channel: request.channel, endpoint: request.kind, key: key ?? '', parkId: bodyParkId };
+  const fingerprint = fingerprintBody(request.raw);
+  const { rate: decision, claim } = keyProblem
+    ? { rate: await takeToken(ctx.db, bucket, limit, now), claim: null }
+    : await admitWebhook(ctx.db, bucket, limit, scope, fingerprint, now);
   progress.rateHeaders = {
     'ratelimit-limit': String(limit.burst),
     'ratelimit-remaining': String(decision.remaining),
@@ -196,19 +217,9 @@ export async function handleWebhook(ctx: AppContext, request: WebhookRequest): P
       'rate_limited',
     );
   }
-
-  // 7. Idempotency-Key, or webhook-id for Standard Webhooks senders.
-  const key = singleHeader(request.headers, 'idempotency-key') ?? (verified.scheme === 'standard' ? verified.messageId : undefined);
-  if (key === undefined || key === '') {
-    return reject(new AppError('missing_header', 'Send an Idempotency-Key header (at most 255 characters) so retries are safe.'));
-  }
-  if (key.length > MAX_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(key)) {
-    return reject(new AppError('invalid_request', 'Idempotency-Key must be 1 to 255 visible ASCII characters.'));
-  }
-  progress.idempotencyKey = key;
-  const scope: KeyScope = { channel: request.channel, endpoint: request.kind, key, parkId: bodyParkId };
-  const fingerprint = fingerprintBody(request.raw);
-  const claim = await claimKey(ctx.db, scope, fingerprint, now);
+  if (keyProblem) return reject(keyProblem);
+  if (!claim) throw new Error('the rate limit admitted the webhook but no Idempotency-Key claim came back');
+  progress.idempotencyKey = scope.key;
   if (claim.state === 'replay') {
     await recordEvent('replayed', claim.status);
     const isProblem = claim.status >= 400;
@@ -263,16 +274,11 @@ async function processClaimed(claimed: ClaimedRequest): Promise<WebhookResponse>
 
   const rejectStored = async (error: AppError): Promise<WebhookResponse> => {
     const response = problemResponse(error);
-    await inTransaction(ctx.db, async (trx) => {
-      await recordSyncEvent(
-        trx,
-        entry(EVENT_STATUS_BY_CODE[error.code] ?? 'rejected', error.status, {
-          error: `${error.code}: ${error.message}`,
-          detail: error.code === 'overbooked' ? { reservationId: reservationIdOf(parsed), failedNights: error.extensions.failedNights } : null,
-        }),
-      );
-      await completeKey(trx, scope, response.status, response.body);
+    const event = entry(EVENT_STATUS_BY_CODE[error.code] ?? 'rejected', error.status, {
+      error: `${error.code}: ${error.message}`,
+      detail: error.code === 'overbooked' ? { reservationId: reservationIdOf(parsed), failedNights: error.extensions.failedNights } : null,
     });
+    await completeKey(ctx.db, scope, response.status, response.body, event);
     return response;
   };
 
@@ -299,26 +305,33 @@ async function processClaimed(claimed: ClaimedRequest): Promise<WebhookResponse>
     throw error;
   }
 
-  // 9 (entity part) and 10. Versions, the change, its event and its dirty marks commit together.
+  // 9 (entity part) and 10. Versions, the change, its dirty marks, its event and the key's response commit together:
+  // in one statement for most availability webhooks, otherwise in a transaction, which also names the entities
+  // that refused a version.
   const eventId = randomUUID();
+  if (mode !== 'shadow' && fitsOneStatement(change)) {
+    const event = { ...entry('applied', 202, { eventId }), eventId };
+    const outcome = await applyInOneStatement(ctx.db, { parkId: park.park_id, channel: request.channel, change, version, now, scope, event });
+    if (outcome) {
+      countSyncEvent({ ...event, status: outcome.status });
+      return { status: 202, body: outcome.body, headers: { ...progress.rateHeaders } };
+    }
+  }
   try {
     const outcome = await inTransaction(ctx.db, async (trx) => {
       await advanceVersions(trx, { channel: request.channel, parkId: park.park_id, kind: request.kind }, change.entityKeys, version, now);
       const applied = await applyChange(trx, change, park, request.channel, now);
       if (mode === 'shadow') throw new ShadowRollback(applied);
       const body = { eventId, status: 'applied', ...applied.response };
-      await recordSyncEvent(trx, entry(applied.status, 202, { eventId, detail: applied.detail }));
-      await completeKey(trx, scope, 202, body);
+      await completeKey(trx, scope, 202, body, entry(applied.status, 202, { eventId, detail: applied.detail }));
       return body;
     });
     return { status: 202, body: outcome, headers: { ...progress.rateHeaders } };
   } catch (error) {
     if (error instanceof ShadowRollback) {
       const body = { eventId, status: 'shadowed', ...error.outcome.response };
-      await inTransaction(ctx.db, async (trx) => {
-        await recordSyncEvent(trx, entry('shadowed', 202, { eventId, detail: { ...error.outcome.detail, wouldBe: error.outcome.status } }));
-        await completeKey(trx, scope, 202, body);
-      });
+      const event = entry('shadowed', 202, { eventId, detail: { ...error.outcome.detail, wouldBe: error.outcome.status } });
+      await completeKey(ctx.db, scope, 202, body, event);
       log.info({ eventId }, 'shadow mode: change checked and logged, nothing written');
       return { status: 202, body, headers: { ...progress.rateHeaders } };
     }

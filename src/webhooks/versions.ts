@@ -1,8 +1,29 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Executor } from '../audit/audit.ts';
 import { AppError } from '../errors.ts';
 
 export type VersionedKind = 'availability' | 'rates' | 'reservations';
+
+/**
+ * Builds the statement that records `version` for each of `keys` (distinct) where
+ * the entity holds a lower version or none, returning the keys it wrote.
+ * Fewer rows than keys means the request's version is refused.
+ */
+export function advanceVersionsStatement(
+  scope: { channel: string; parkId: string; kind: VersionedKind },
+  keys: readonly string[],
+  version: number,
+  now: Date,
+): RawBuilder<{ entity_key: string }> {
+  return sql<{ entity_key: string }>`
+    insert into entity_versions as v (channel, park_id, kind, entity_key, version, updated_at)
+    select ${scope.channel}, ${scope.parkId}, ${scope.kind}, key, ${version}, ${now}
+    from unnest(${keys}::text[]) as key
+    on conflict (channel, park_id, kind, entity_key) do update
+      set version = excluded.version, updated_at = excluded.updated_at
+      where v.version < excluded.version
+    returning v.entity_key`;
+}
 
 /**
  * Records `version` for every entity of a request, or raises 409 when any of
@@ -20,15 +41,7 @@ export async function advanceVersions(
 ): Promise<void> {
   const keys = [...new Set(entityKeys)];
   if (keys.length === 0) return;
-  const written = await sql<{ entity_key: string }>`
-    insert into entity_versions as v (channel, park_id, kind, entity_key, version, updated_at)
-    select ${scope.channel}, ${scope.parkId}, ${scope.kind}, key, ${version}, ${now}
-    from unnest(${keys}::text[]) as key
-    on conflict (channel, park_id, kind, entity_key) do update
-      set version = excluded.version, updated_at = excluded.updated_at
-      where v.version < excluded.version
-    returning v.entity_key
-  `.execute(db);
+  const written = await advanceVersionsStatement(scope, keys, version, now).execute(db);
   if (written.rows.length === keys.length) return;
 
   const writtenKeys = new Set(written.rows.map((row) => row.entity_key));

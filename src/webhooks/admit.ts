@@ -1,0 +1,88 @@
+import { sql } from 'kysely';
+import type { Executor } from '../audit/audit.ts';
+import type { RateLimit } from '../channels/connections.ts';
+import {
+  currentTokensExpression,
+  rateLimitDecision,
+  takeTokenStatement,
+  type BucketId,
+  type RateLimitDecision,
+} from '../channels/rate-limit.ts';
+import { claimKeyStatement, readKey, unclaimedResult, type ClaimResult, type ExistingKey, type KeyScope } from './idempotency.ts';
+
+export interface Admission {
+  rate: RateLimitDecision;
+  /** The Idempotency-Key claim; null when the rate limit refused the request, so nothing was claimed. */
+  claim: ClaimResult | null;
+}
+
+interface AdmissionRow {
+  taken: number | null;
+  tokens_before: number | null;
+  claimed: boolean;
+  fingerprint: string | null;
+  state: string | null;
+  response_status: number | null;
+  response_body: unknown;
+  locked_until: Date | null;
+  expires_at: Date | null;
+}
+
+/**
+ * Steps 6 and 7 of the webhook checks in one statement: takes a rateLimitIn
+ * token and, only when it got one, claims the Idempotency-Key, returning the
+ * key's stored row for a replay.
+ *
+ * The statement commits without waiting for its WAL flush. That is safe: the
+ * request gets its 202 only after the transaction that applies it, which
+ * commits synchronously and so flushes this earlier record too. A crash
+ * before that loses a claim nobody was told about, and the sender's retry
+ * claims the key afresh.
+ */
+export async function admitWebhook(
+  db: Executor,
+  bucket: BucketId,
+  limit: RateLimit,
+  scope: KeyScope,
+  fingerprint: string,
+  now: Date,
+): Promise<Admission> {
+  const result = await sql<AdmissionRow>`
+    with taken as (${takeTokenStatement(bucket, limit, now)}),
+    claimed as (${claimKeyStatement(scope, fingerprint, now, sql<boolean>`exists (select 1 from taken)`)})
+    select (select tokens from taken) as taken,
+      ${currentTokensExpression(bucket, limit, now)} as tokens_before,
+      exists (select 1 from claimed) as claimed,
+      e.fingerprint, e.state, e.response_status, e.response_body, e.locked_until, e.expires_at,
+      set_config('synchronous_commit', 'off', true) as commit_mode
+    from (values (1)) as one (n)
+    left join idempotency_keys e
+      on e.channel = ${scope.channel} and e.endpoint = ${scope.endpoint} and e.idempotency_key = ${scope.key}
+  `.execute(db);
+  const row = result.rows[0];
+  if (!row) throw new Error('the admission statement returned no row');
+  const rate = rateLimitDecision(limit, row.taken, row.tokens_before);
+  if (!rate.allowed) return { rate, claim: null };
+  if (row.claimed) return { rate, claim: { state: 'claimed' } };
+  return { rate, claim: await unclaimed(db, row, scope, fingerprint, now) };
+}
+
+/**
+ * Explains a claim that lost to a stored key. The statement's own snapshot
+ * shows that key unless another request wrote it meanwhile, so then the key
+ * is read again.
+ */
+async function unclaimed(db: Executor, row: AdmissionRow, scope: KeyScope, fingerprint: string, now: Date): Promise<ClaimResult> {
+  const seen = row.fingerprint !== null && row.state !== null && row.expires_at !== null && row.expires_at > now;
+  const existing: ExistingKey | undefined = seen
+    ? {
+        fingerprint: row.fingerprint as string,
+        state: row.state as string,
+        response_status: row.response_status,
+        response_body: row.response_body,
+        locked_until: row.locked_until,
+      }
+    : await readKey(db, scope);
+  // The row vanished between the two statements (expired and deleted): the sender may simply retry.
+  return existing ? unclaimedResult(existing, fingerprint, now) : { state: 'in_progress', retryAfterSeconds: 1 };
+}
