@@ -13,6 +13,7 @@ import { createLogger, type Logger } from './observability/logger.ts';
 import { startMetricsServer } from './observability/metrics-server.ts';
 import { ensureEventPartitions } from './worker/maintenance.ts';
 import { startWorker, type Worker } from './worker/worker.ts';
+import { WebhookTargetCache } from './webhooks/target.ts';
 
 
 /** Opens the database, applies migrations and prepares what every role needs. */
@@ -26,6 +27,7 @@ export async function createContext(config: Config, options: { clock?: Clock; lo
     handle,
     db: handle.db,
     flags: new FlagStore(handle.db),
+    webhookTargets: new WebhookTargetCache(),
     clock: options.clock ?? systemClock,
     logger,
   };

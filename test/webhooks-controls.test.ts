@@ -78,6 +78,55 @@ describe('paused and disabled connections', () => {
   });
 });
 
+describe('cached webhook targets', () => {
+  const send = (channel: string, secret: string, version: number, unitTypeId = 'cabin') =>
+    sendWebhook(harness, {
+      channel,
+      kind: 'availability',
+      body: { parkId: park, updates: [{ unitTypeId, from: '2026-12-26', to: '2026-12-26', allotment: 1 }] },
+      secret,
+      version,
+    });
+
+  it('takes a pause and a resume on the next request', async () => {
+    const secret = await connectChannel(harness, park, 'warm-pause');
+    expect((await send('warm-pause', secret, 1)).statusCode).toBe(202);
+    const paused = await harness.call('POST', '/channels/warm-pause/pause', { parkId: park, reason: 'maintenance window' });
+    expect(paused.statusCode).toBe(200);
+    expect((await send('warm-pause', secret, 2)).statusCode).toBe(503);
+    const resumed = await harness.call('POST', '/channels/warm-pause/resume', { parkId: park, force: true });
+    expect(resumed.statusCode).toBe(200);
+    expect((await send('warm-pause', secret, 3)).statusCode).toBe(202);
+  });
+
+  it('takes a rotated secret on the next request', async () => {
+    const old = await connectChannel(harness, park, 'warm-rotate');
+    expect((await send('warm-rotate', old, 1)).statusCode).toBe(202);
+    const rotated = await harness.call('POST', `/parks/${park}/channels/warm-rotate/rotate-secret`, { graceSeconds: 0 });
+    expect(rotated.statusCode).toBe(200);
+    expect((await send('warm-rotate', rotated.json().secret as string, 2)).statusCode).toBe(202);
+    expect((await send('warm-rotate', old, 3)).statusCode).toBe(401);
+  });
+
+  it('takes a new unit type on the next request', async () => {
+    const secret = await connectChannel(harness, park, 'warm-units');
+    expect((await send('warm-units', secret, 1)).statusCode).toBe(202);
+    const created = await harness.call('PUT', `/parks/${park}/unit-types/yurt`, { name: 'Yurt', units: 2 });
+    expect(created.statusCode).toBe(201);
+    expect((await send('warm-units', secret, 2, 'yurt')).statusCode).toBe(202);
+  });
+
+  it('takes a lower rate limit on the next request', async () => {
+    const secret = await connectChannel(harness, park, 'warm-limit', { rateLimitIn: { perSecond: 100, burst: 100 } });
+    expect((await send('warm-limit', secret, 1)).statusCode).toBe(202);
+    await harness.call('PUT', `/parks/${park}/channels/warm-limit`, { rateLimitIn: { perSecond: 1, burst: 1 } });
+    expect((await send('warm-limit', secret, 2)).statusCode).toBe(202);
+    const limited = await send('warm-limit', secret, 3);
+    expect(limited.statusCode).toBe(429);
+    expect(limited.headers['ratelimit-limit']).toBe('1');
+  });
+});
+
 describe('rateLimitIn', () => {
   it('answers 429 with Retry-After and RateLimit headers over the burst', async () => {
     const secret = await connectChannel(harness, park, 'limited', { rateLimitIn: { perSecond: 1, burst: 2 } });

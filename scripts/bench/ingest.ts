@@ -7,6 +7,7 @@ import { findCpuProfile, summarizeCpuProfile, type CpuShare, type CpuSummary } f
 import { describeStatuses, LoadClient, runClosedLoop, runOpenLoop, type PhaseResult } from './lib/load.ts';
 import { sampleMemory, startFloorProcess, startServiceProcess, stopAll, type ChildHandle } from './lib/processes.ts';
 import { markdownTable } from './lib/report.ts';
+import { readDatabaseUsage, usagePer } from './lib/database-usage.ts';
 import { createScratchDatabase } from './lib/scratch-db.ts';
 import { formatCount, formatMs, formatRatio } from './lib/stats.ts';
 import { AvailabilityWebhooks, type WebhookTarget } from './lib/webhooks.ts';
@@ -60,17 +61,26 @@ interface SaturationResult extends PhaseResult {
   serverCpuMs: number;
   /** CPU time of this benchmark process (the load generator) as a share of one CPU during the phase. */
   generatorCpuShare: number;
+  /** CPU time of the PostgreSQL processes per accepted webhook, in milliseconds. */
+  databaseCpuMs: number;
+  /** WAL the server wrote per accepted webhook, in bytes. */
+  walBytes: number;
 }
 
-async function saturation(contender: Contender, context: BenchContext): Promise<SaturationResult> {
+async function saturation(contender: Contender, context: BenchContext, databaseUrl: string): Promise<SaturationResult> {
+  const databaseBefore = await readDatabaseUsage(databaseUrl);
   const cpuBefore = contender.handle.cpuMs();
   const generatorBefore = process.cpuUsage();
   const result = await phase(contender, `${contender.label} saturation`, context, 'saturation');
   const generator = process.cpuUsage(generatorBefore);
+  const serverCpuMs = (contender.handle.cpuMs() - cpuBefore) / Math.max(1, result.ok);
+  const database = await usagePer(databaseUrl, databaseBefore, await readDatabaseUsage(databaseUrl), result.ok);
   return {
     ...result,
-    serverCpuMs: (contender.handle.cpuMs() - cpuBefore) / Math.max(1, result.ok),
+    serverCpuMs,
     generatorCpuShare: (generator.user + generator.system) / 1000 / result.durationMs,
+    databaseCpuMs: database.cpuMs,
+    walBytes: database.walBytes,
   };
 }
 
@@ -162,8 +172,8 @@ async function measure(context: BenchContext, setup: Setup): Promise<IngestResul
 
   // The two servers take turns, so a slow spell of this shared machine hits both rather than one.
   context.log('ingest: saturation');
-  const parksyncSaturation = await saturation(parksync, context);
-  const floorSaturation = await saturation(floor, context);
+  const parksyncSaturation = await saturation(parksync, context, setup.databaseUrl);
+  const floorSaturation = await saturation(floor, context, setup.databaseUrl);
 
   const rates = [];
   for (const fraction of RATE_FRACTIONS) {
@@ -191,7 +201,7 @@ async function measure(context: BenchContext, setup: Setup): Promise<IngestResul
   let parksyncInfo: SaturationResult;
   try {
     await phase(infoContender, 'parksync info warm-up', context, 'warm-up');
-    parksyncInfo = await saturation(infoContender, context);
+    parksyncInfo = await saturation(infoContender, context, setup.databaseUrl);
   } finally {
     await infoContender.client.close();
     await infoProcess.stop();
@@ -251,11 +261,13 @@ function renderIngest(context: BenchContext, results: IngestResults): string {
     ...latencyCells(result),
     describeStatuses(result.statuses),
     result.serverCpuMs.toFixed(2),
+    result.databaseCpuMs.toFixed(2),
+    formatCount(result.walBytes),
     `${(result.generatorCpuShare * 100).toFixed(0)} %`,
     ratio,
   ];
   const saturation = markdownTable(
-    ['server', 'webhooks/s', 'p50 ms', 'p99 ms', 'responses', 'server CPU ms per webhook', 'load generator CPU', 'throughput vs floor'],
+    ['server', 'webhooks/s', 'p50 ms', 'p99 ms', 'responses', 'server CPU ms per webhook', 'PostgreSQL CPU ms per webhook', 'WAL bytes per webhook', 'load generator CPU', 'throughput vs floor'],
     [
       row('floor', floor, '1.00× (baseline)'),
       row('parksync', parksync, formatRatio(parksync.throughput / floor.throughput)),
@@ -283,7 +295,9 @@ function renderIngest(context: BenchContext, results: IngestResults): string {
       'an event insert, an outbox upsert and COMMIT, on the same PostgreSQL server. Both have a pool of 10 connections.',
     '',
     `Saturation: closed loop, ${CONCURRENCY} requests in flight, ${saturationSeconds} s each, after a warm-up. The two servers take turns. ` +
-      'The LOG_LEVEL=info row is a second parksync process on the same database, measured after the others.',
+      'The LOG_LEVEL=info row is a second parksync process on the same database, measured after the others. ' +
+      'PostgreSQL CPU sums every `postgres` process on the machine (the server runs here), and WAL bytes come from ' +
+      'pg_current_wal_lsn() before and after the phase.',
     '',
     saturation,
     '',

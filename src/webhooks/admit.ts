@@ -8,12 +8,15 @@ import {
   type BucketId,
   type RateLimitDecision,
 } from '../channels/rate-limit.ts';
+import { targetStamp } from './target.ts';
 import { claimKeyStatement, readKey, unclaimedResult, type ClaimResult, type ExistingKey, type KeyScope } from './idempotency.ts';
 
 export interface Admission {
   rate: RateLimitDecision;
   /** The Idempotency-Key claim; null when the rate limit refused the request, so nothing was claimed. */
   claim: ClaimResult | null;
+  /** The connection's targetStamp as the statement saw it; null when the connection is gone. */
+  targetStamp: string | null;
 }
 
 interface AdmissionRow {
@@ -26,12 +29,14 @@ interface AdmissionRow {
   response_body: unknown;
   locked_until: Date | null;
   expires_at: Date | null;
+  target_stamp: string | null;
 }
 
 /**
  * Steps 6 and 7 of the webhook checks in one statement: takes a rateLimitIn
  * token and, only when it got one, claims the Idempotency-Key, returning the
- * key's stored row for a replay.
+ * key's stored row for a replay and the target's stamp, which tells whether
+ * a cached target is still current.
  *
  * The statement commits without waiting for its WAL flush. That is safe: the
  * request gets its 202 only after the transaction that applies it, which
@@ -54,6 +59,7 @@ export async function admitWebhook(
       ${currentTokensExpression(bucket, limit, now)} as tokens_before,
       exists (select 1 from claimed) as claimed,
       e.fingerprint, e.state, e.response_status, e.response_body, e.locked_until, e.expires_at,
+      ${targetStamp(bucket.parkId, bucket.channel)} as target_stamp,
       set_config('synchronous_commit', 'off', true) as commit_mode
     from (values (1)) as one (n)
     left join idempotency_keys e
@@ -62,9 +68,10 @@ export async function admitWebhook(
   const row = result.rows[0];
   if (!row) throw new Error('the admission statement returned no row');
   const rate = rateLimitDecision(limit, row.taken, row.tokens_before);
-  if (!rate.allowed) return { rate, claim: null };
-  if (row.claimed) return { rate, claim: { state: 'claimed' } };
-  return { rate, claim: await unclaimed(db, row, scope, fingerprint, now) };
+  const stamp = row.target_stamp;
+  if (!rate.allowed) return { rate, claim: null, targetStamp: stamp };
+  if (row.claimed) return { rate, claim: { state: 'claimed' }, targetStamp: stamp };
+  return { rate, claim: await unclaimed(db, row, scope, fingerprint, now), targetStamp: stamp };
 }
 
 /**

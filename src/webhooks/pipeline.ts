@@ -67,7 +67,7 @@ function reservationIdOf(parsed: unknown): string | null {
   return typeof id === 'string' ? id.slice(0, 128) : null;
 }
 
-/** Why an Idempotency-Key cannot be used, or null when it can. */
+/** Returns why an Idempotency-Key cannot be used, or null when it can. */
 function idempotencyKeyProblem(key: string | undefined): AppError | null {
   if (key === undefined || key === '') {
     return new AppError('missing_header', 'Send an Idempotency-Key header (at most 255 characters) so retries are safe.');
@@ -125,12 +125,33 @@ function eventEntry(
   };
 }
 
+/** Raised when a cached webhook target may be out of date; the request then runs again on a fresh one. */
+class StaleTarget extends Error {
+  constructor() {
+    super('the cached webhook target is out of date');
+  }
+}
+
 /**
  * Handles one inbound webhook through the checks in their contract order:
  * body, connection, signature, clock skew, pause, rate limit, idempotency,
  * validation, version, apply. Every outcome leaves a channel_sync_events row.
+ *
+ * The first attempt may use this process's cached target. Anything the
+ * target decides against the request, or a stamp from the admission
+ * statement that differs from the cached one, sends the request through
+ * again on a target read from the database.
  */
 export async function handleWebhook(ctx: AppContext, request: WebhookRequest): Promise<WebhookResponse> {
+  try {
+    return await runWebhook(ctx, request, true);
+  } catch (error) {
+    if (!(error instanceof StaleTarget)) throw error;
+    return runWebhook(ctx, request, false);
+  }
+}
+
+async function runWebhook(ctx: AppContext, request: WebhookRequest, useCache: boolean): Promise<WebhookResponse> {
   const started = performance.now();
   const now = ctx.clock.now();
   const progress: Progress = { parkId: null, idempotencyKey: null, version: null, rateHeaders: {} };
@@ -163,11 +184,21 @@ export async function handleWebhook(ctx: AppContext, request: WebhookRequest): P
   if (typeof bodyParkId !== 'string' || !new RegExp(SLUG_PATTERN).test(bodyParkId)) {
     return reject(new AppError('invalid_request', 'The body must be a JSON object with a parkId string such as "dune-camp".'));
   }
-  const target = await loadWebhookTarget(ctx.db, bodyParkId, request.channel);
+  const cached = useCache ? ctx.webhookTargets.get(bodyParkId, request.channel) : undefined;
+  const target = cached ?? (await loadWebhookTarget(ctx.db, bodyParkId, request.channel));
+  if (!cached) {
+    if (target) ctx.webhookTargets.set(bodyParkId, request.channel, target);
+    else ctx.webhookTargets.forget(bodyParkId, request.channel);
+  }
+  /** Rejects for a reason the target gives; a cached target is read again first, since it may be out of date. */
+  const rejectByTarget = (error: AppError, status?: SyncEventStatus): Promise<WebhookResponse> => {
+    if (cached) throw new StaleTarget();
+    return reject(error, status);
+  };
   const connection = target?.connection;
   const mode = connection?.enabled ? await ctx.flags.evaluate('channel_sync_webhooks', { channel: request.channel, parkId: bodyParkId }) : 'off';
-  if (!connection || mode === 'off') {
-    return reject(new AppError('connection_not_found', `No enabled webhook connection for channel "${request.channel}" and park "${bodyParkId}".`));
+  if (!target || !connection || mode === 'off') {
+    return rejectByTarget(new AppError('connection_not_found', `No enabled webhook connection for channel "${request.channel}" and park "${bodyParkId}".`));
   }
   progress.parkId = bodyParkId;
   const log = request.log.child({ channel: request.channel, parkId: bodyParkId, kind: request.kind });
@@ -175,6 +206,7 @@ export async function handleWebhook(ctx: AppContext, request: WebhookRequest): P
   // 3 and 4. Signature over the raw bytes, then the timestamp against the skew window.
   const verified = verifyWebhook(connection, request.headers, request.raw, now);
   if (!verified.ok) {
+    if (cached) throw new StaleTarget();
     log.warn({ reason: verified.reason, keysTried: verified.keysTried }, 'webhook signature check failed');
     signatureFailures.inc({ channel: request.channel, reason: verified.reason, keys_tried: verified.keysTried.join('+') || 'none' });
     if (verified.reason === 'secret_misconfigured') {
@@ -185,7 +217,7 @@ export async function handleWebhook(ctx: AppContext, request: WebhookRequest): P
 
   // 5. A paused connection takes nothing.
   if (connection.paused) {
-    return reject(
+    return rejectByTarget(
       new AppError('connection_paused', 'The connection is paused; retry later.', {
         headers: { 'retry-after': String(PAUSED_RETRY_AFTER_SECONDS) },
       }),
@@ -201,9 +233,14 @@ export async function handleWebhook(ctx: AppContext, request: WebhookRequest): P
   const bucket = { parkId: bodyParkId, channel: request.channel, direction: 'in' } as const;
   const scope: KeyScope = { channel: request.channel, endpoint: request.kind, key: key ?? '', parkId: bodyParkId };
   const fingerprint = fingerprintBody(request.raw);
-  const { rate: decision, claim } = keyProblem
-    ? { rate: await takeToken(ctx.db, bucket, limit, now), claim: null }
+  if (keyProblem && cached) throw new StaleTarget();
+  const { rate: decision, claim, targetStamp } = keyProblem
+    ? { rate: await takeToken(ctx.db, bucket, limit, now), claim: null, targetStamp: target.stamp }
     : await admitWebhook(ctx.db, bucket, limit, scope, fingerprint, now);
+  if (cached && targetStamp !== target.stamp) {
+    if (claim?.state === 'claimed') await releaseKey(ctx.db, scope);
+    throw new StaleTarget();
+  }
   progress.rateHeaders = {
     'ratelimit-limit': String(limit.burst),
     'ratelimit-remaining': String(decision.remaining),
