@@ -83,6 +83,18 @@ export function startDispatcher(ctx: AppContext, options: DispatcherOptions = {}
     }
   };
 
+  /**
+   * Returns how long an idle loop waits: idleMs, or less when a resting group's
+   * window ends sooner, so changes that arrived during the window go out as
+   * soon as it ends instead of up to idleMs later.
+   */
+  const untilNextPass = (): number => {
+    const now = ctx.clock.now().getTime();
+    let waitMs = idleMs;
+    for (const rest of resting.values()) waitMs = Math.min(waitMs, rest.until - now);
+    return Math.max(1, waitMs);
+  };
+
   const pass = async (coalesce: boolean): Promise<number> => {
     await plan(coalesce);
     const free = concurrency - sending.size;
@@ -114,7 +126,7 @@ export function startDispatcher(ctx: AppContext, options: DispatcherOptions = {}
       }
       if (!running) break;
       if (claimed === 0 || sending.size >= concurrency || failures > 0) {
-        const waitMs = failures > 0 ? Math.min(5_000, idleMs * 2 ** failures) : idleMs;
+        const waitMs = failures > 0 ? Math.min(5_000, idleMs * 2 ** failures) : untilNextPass();
         await new Promise<void>((resolve) => {
           wake = resolve;
           timer = setTimeout(resolve, waitMs);
