@@ -99,6 +99,8 @@ export const SQLSTATE = {
   checkViolation: '23514',
   serializationFailure: '40001',
   deadlockDetected: '40P01',
-  /** Raised by parksync_require_versions (migrations/0007) when a statement's X-Version was refused. */
+  /** Raised through parksync_check (migrations/0008) to stop the one-statement webhook apply; see that migration. */
   versionRefused: 'PS409',
+  keyStored: 'PS412',
+  targetChanged: 'PS428',
 } as const;

@@ -13,6 +13,7 @@ import { createLogger, type Logger } from './observability/logger.ts';
 import { startMetricsServer } from './observability/metrics-server.ts';
 import { ensureEventPartitions } from './worker/maintenance.ts';
 import { startWorker, type Worker } from './worker/worker.ts';
+import { TokenLeases } from './channels/token-leases.ts';
 import { WebhookTargetCache } from './webhooks/target.ts';
 
 
@@ -28,6 +29,7 @@ export async function createContext(config: Config, options: { clock?: Clock; lo
     db: handle.db,
     flags: new FlagStore(handle.db),
     webhookTargets: new WebhookTargetCache(),
+    tokenLeases: new TokenLeases(),
     clock: options.clock ?? systemClock,
     logger,
   };

@@ -116,6 +116,17 @@ describe('cached webhook targets', () => {
     expect((await send('warm-units', secret, 2, 'yurt')).statusCode).toBe(202);
   });
 
+  it('refills at a raised rate limit from the next request', async () => {
+    const secret = await connectChannel(harness, park, 'warm-raise', { rateLimitIn: { perSecond: 1, burst: 1 } });
+    expect((await send('warm-raise', secret, 1)).statusCode).toBe(202);
+    expect((await send('warm-raise', secret, 2)).statusCode).toBe(429);
+    await harness.call('PUT', `/parks/${park}/channels/warm-raise`, { rateLimitIn: { perSecond: 40, burst: 80 } });
+    harness.clock.advance(500);
+    const statuses = [];
+    for (let version = 3; version <= 5; version += 1) statuses.push((await send('warm-raise', secret, version)).statusCode);
+    expect(statuses).toEqual([202, 202, 202]);
+  });
+
   it('takes a lower rate limit on the next request', async () => {
     const secret = await connectChannel(harness, park, 'warm-limit', { rateLimitIn: { perSecond: 100, burst: 100 } });
     expect((await send('warm-limit', secret, 1)).statusCode).toBe(202);

@@ -16,39 +16,39 @@ export interface BucketId {
   direction: 'in' | 'out';
 }
 
-/** Computes the tokens of bucket row `b` refilled up to `now`, capped at the burst. */
-function refilled(limit: RateLimit, now: Date): RawBuilder<number> {
-  return sql<number>`least(${limit.burst}::float8, b.tokens + greatest(0, extract(epoch from (${now}::timestamptz - b.refreshed_at))) * ${limit.perSecond}::float8)`;
+/** The result of one call to parksync_take_tokens, with the limit it applied (null when the connection is gone). */
+export interface TokenTake {
+  taken: number;
+  tokens: number;
+  perSecond: number | null;
+  burst: number | null;
 }
 
 /**
- * Builds the statement that refills the bucket and takes one token, returning the
- * tokens left, or no row when the bucket is empty. It is one statement so
- * concurrent callers cannot spend the same token; it can run as a
- * common table expression of a larger statement.
+ * Builds the call that takes up to `want` tokens from the bucket
+ * (parksync_take_tokens, migrations/0008), at the connection's current limit.
+ * It returns one row and can run as a common table expression of a larger
+ * statement.
  */
-export function takeTokenStatement(bucket: BucketId, limit: RateLimit, now: Date): RawBuilder<{ tokens: number }> {
-  const refill = refilled(limit, now);
-  return sql<{ tokens: number }>`
-    insert into rate_limit_buckets as b (park_id, channel, direction, tokens, refreshed_at)
-    values (${bucket.parkId}, ${bucket.channel}, ${bucket.direction}, ${limit.burst - 1}::float8, ${now})
-    on conflict (park_id, channel, direction) do update
-      set tokens = ${refill} - 1, refreshed_at = greatest(b.refreshed_at, ${now}::timestamptz)
-      where ${refill} >= 1
-    returning b.tokens`;
+export function takeTokensStatement(bucket: BucketId, want: number, now: Date): RawBuilder<TokenTake> {
+  return sql<TokenTake>`
+    select taken, tokens, per_second as "perSecond", burst
+    from parksync_take_tokens(${bucket.parkId}, ${bucket.channel}, ${bucket.direction}, ${want}::integer, ${now}::timestamptz)`;
 }
 
-/** Builds an expression for the bucket's tokens at `now`, as the statement's snapshot saw them; null when it has no row. */
-export function currentTokensExpression(bucket: BucketId, limit: RateLimit, now: Date): RawBuilder<number | null> {
-  return sql<number | null>`(select ${refilled(limit, now)} from rate_limit_buckets b
-    where b.park_id = ${bucket.parkId} and b.channel = ${bucket.channel} and b.direction = ${bucket.direction})`;
+/** Turns a take of one token into a decision, using `limit` when the take found no connection. */
+export function rateLimitDecision(limit: RateLimit, take: TokenTake): RateLimitDecision {
+  if (take.taken >= 1) return { allowed: true, remaining: Math.max(0, Math.floor(take.tokens)), retryAfterSeconds: 0 };
+  const perSecond = take.perSecond ?? limit.perSecond;
+  return { allowed: false, remaining: 0, retryAfterSeconds: Math.max(1, Math.ceil((1 - take.tokens) / perSecond)) };
 }
 
-/** Turns what the take returned (tokens left, or the tokens there were when it was refused) into a decision. */
-export function rateLimitDecision(limit: RateLimit, taken: number | null, tokensBefore: number | null): RateLimitDecision {
-  if (taken !== null) return { allowed: true, remaining: Math.max(0, Math.floor(taken)), retryAfterSeconds: 0 };
-  const tokens = tokensBefore ?? 0;
-  return { allowed: false, remaining: 0, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / limit.perSecond)) };
+/** Takes up to `want` tokens from the bucket and returns how many it got and how many are left. */
+export async function takeTokens(db: Executor, bucket: BucketId, want: number, now: Date): Promise<TokenTake> {
+  const result = await takeTokensStatement(bucket, want, now).execute(db);
+  const row = result.rows[0];
+  if (!row) throw new Error('parksync_take_tokens returned no row');
+  return row;
 }
 
 /**
@@ -58,10 +58,5 @@ export function rateLimitDecision(limit: RateLimit, taken: number | null, tokens
  * applies from the next call.
  */
 export async function takeToken(db: Executor, bucket: BucketId, limit: RateLimit, now: Date): Promise<RateLimitDecision> {
-  const taken = await sql<{ taken: number | null; tokens_before: number | null }>`
-    with taken as (${takeTokenStatement(bucket, limit, now)})
-    select (select tokens from taken) as taken, ${currentTokensExpression(bucket, limit, now)} as tokens_before
-  `.execute(db);
-  const row = taken.rows[0];
-  return rateLimitDecision(limit, row?.taken ?? null, row?.tokens_before ?? null);
+  return rateLimitDecision(limit, await takeTokens(db, bucket, 1, now));
 }

@@ -5,6 +5,7 @@ import type { Database } from '../db/schema.ts';
 import type { FlagStore } from '../flags/store.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { TokenLeases } from '../channels/token-leases.ts';
 import type { WebhookTargetCache } from '../webhooks/target.ts';
 
 /** What every route and job needs, built once per process and passed down. */
@@ -17,4 +18,6 @@ export interface AppContext {
   logger: Logger;
   /** Webhook targets loaded by this process; see WebhookTargetCache. */
   webhookTargets: WebhookTargetCache;
+  /** rateLimitIn tokens this process took ahead of use; see TokenLeases. */
+  tokenLeases: TokenLeases;
 }

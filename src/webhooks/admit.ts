@@ -1,13 +1,7 @@
 import { sql } from 'kysely';
 import type { Executor } from '../audit/audit.ts';
 import type { RateLimit } from '../channels/connections.ts';
-import {
-  currentTokensExpression,
-  rateLimitDecision,
-  takeTokenStatement,
-  type BucketId,
-  type RateLimitDecision,
-} from '../channels/rate-limit.ts';
+import { rateLimitDecision, takeTokensStatement, type BucketId, type RateLimitDecision } from '../channels/rate-limit.ts';
 import { targetStamp } from './target.ts';
 import { claimKeyStatement, readKey, unclaimedResult, type ClaimResult, type ExistingKey, type KeyScope } from './idempotency.ts';
 
@@ -20,8 +14,10 @@ export interface Admission {
 }
 
 interface AdmissionRow {
-  taken: number | null;
-  tokens_before: number | null;
+  taken: number;
+  tokens: number;
+  perSecond: number | null;
+  burst: number | null;
   claimed: boolean;
   fingerprint: string | null;
   state: string | null;
@@ -53,21 +49,20 @@ export async function admitWebhook(
   now: Date,
 ): Promise<Admission> {
   const result = await sql<AdmissionRow>`
-    with taken as (${takeTokenStatement(bucket, limit, now)}),
-    claimed as (${claimKeyStatement(scope, fingerprint, now, sql<boolean>`exists (select 1 from taken)`)})
-    select (select tokens from taken) as taken,
-      ${currentTokensExpression(bucket, limit, now)} as tokens_before,
+    with taken as materialized (${takeTokensStatement(bucket, 1, now)}),
+    claimed as (${claimKeyStatement(scope, fingerprint, now, { when: sql<boolean>`(select taken from taken) = 1` })})
+    select taken.taken, taken.tokens, taken."perSecond", taken.burst,
       exists (select 1 from claimed) as claimed,
       e.fingerprint, e.state, e.response_status, e.response_body, e.locked_until, e.expires_at,
       ${targetStamp(bucket.parkId, bucket.channel)} as target_stamp,
       set_config('synchronous_commit', 'off', true) as commit_mode
-    from (values (1)) as one (n)
+    from taken
     left join idempotency_keys e
       on e.channel = ${scope.channel} and e.endpoint = ${scope.endpoint} and e.idempotency_key = ${scope.key}
   `.execute(db);
   const row = result.rows[0];
   if (!row) throw new Error('the admission statement returned no row');
-  const rate = rateLimitDecision(limit, row.taken, row.tokens_before);
+  const rate = rateLimitDecision(limit, row);
   const stamp = row.target_stamp;
   if (!rate.allowed) return { rate, claim: null, targetStamp: stamp };
   if (row.claimed) return { rate, claim: { state: 'claimed' }, targetStamp: stamp };

@@ -36,30 +36,42 @@ export interface ExistingKey {
   locked_until: Date | null;
 }
 
+/** Options of a claim: a condition that gates it, and a response to store at once instead of holding the key while the request runs. */
+export interface ClaimOptions {
+  /** Claims only when this is true, such as "a rate-limit token was taken". */
+  when?: RawBuilder<boolean>;
+  /** Stores the key as completed with this response, for a statement that also applied the request. */
+  response?: { status: number; body: RawBuilder<unknown> };
+}
+
 /**
- * Builds the statement that claims an Idempotency-Key for this request, returning
- * one row when it did. A key whose holder crashed (lock expired) or whose life
- * ended is taken over. `when` gates the claim (such as "a rate-limit token
- * was taken"), so it can run as a common table expression of a larger
- * statement.
+ * Builds the statement that claims an Idempotency-Key for this request,
+ * returning one row when it did. A key whose holder crashed (lock expired) or
+ * whose life ended is taken over. It can run as a common table expression of
+ * a larger statement.
  */
-export function claimKeyStatement(scope: KeyScope, fingerprint: string, now: Date, when: RawBuilder<boolean> = sql`true`) {
-  const lockedUntil = new Date(now.getTime() + IDEMPOTENCY_LOCK_MS);
+export function claimKeyStatement(scope: KeyScope, fingerprint: string, now: Date, options: ClaimOptions = {}) {
+  const lockedUntil = options.response ? null : new Date(now.getTime() + IDEMPOTENCY_LOCK_MS);
   const expiresAt = new Date(now.getTime() + IDEMPOTENCY_TTL_MS);
+  const state = options.response ? 'completed' : 'running';
+  const status = options.response?.status ?? null;
+  const body = options.response?.body ?? sql`null`;
   return sql<{ state: string }>`
-    insert into idempotency_keys as k (channel, endpoint, idempotency_key, park_id, fingerprint, state, locked_until, expires_at, created_at)
-    select ${scope.channel}, ${scope.endpoint}, ${scope.key}, ${scope.parkId}, ${fingerprint}, 'running', ${lockedUntil}::timestamptz, ${expiresAt}::timestamptz, ${now}::timestamptz
-    where ${when}
+    insert into idempotency_keys as k (channel, endpoint, idempotency_key, park_id, fingerprint, state,
+      response_status, response_body, locked_until, expires_at, created_at)
+    select ${scope.channel}, ${scope.endpoint}, ${scope.key}, ${scope.parkId}, ${fingerprint}, ${state},
+      ${status}::integer, ${body}::jsonb, ${lockedUntil}::timestamptz, ${expiresAt}::timestamptz, ${now}::timestamptz
+    where ${options.when ?? sql`true`}
     on conflict (channel, endpoint, idempotency_key) do update
-      set park_id = excluded.park_id, fingerprint = excluded.fingerprint, state = 'running',
-          locked_until = excluded.locked_until, expires_at = excluded.expires_at, created_at = excluded.created_at,
-          response_status = null, response_body = null
+      set park_id = excluded.park_id, fingerprint = excluded.fingerprint, state = excluded.state,
+          response_status = excluded.response_status, response_body = excluded.response_body,
+          locked_until = excluded.locked_until, expires_at = excluded.expires_at, created_at = excluded.created_at
       where k.expires_at <= ${now}
          or (k.state = 'running' and k.locked_until <= ${now} and k.fingerprint = excluded.fingerprint)
     returning k.state`;
 }
 
-/** What a key that could not be claimed means for this request. */
+/** Returns what a key that could not be claimed means for this request. */
 export function unclaimedResult(existing: ExistingKey, fingerprint: string, now: Date): ClaimResult {
   if (existing.fingerprint !== fingerprint) return { state: 'mismatch' };
   if (existing.state === 'completed' && existing.response_status !== null) {

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { inTransaction } from '../db/transaction.ts';
-import type { ParkRow } from '../db/schema.ts';
 import { AppError, type ErrorCode } from '../errors.ts';
 import type { AppContext } from '../http/context.ts';
 import { problemDocument } from '../http/problem.ts';
@@ -9,13 +8,13 @@ import { SLUG_PATTERN } from '../http/schemas.ts';
 import { signatureFailures } from '../observability/metrics.ts';
 import { countSyncEvent, recordSyncEvent, type SyncEvent, type SyncEventStatus } from '../observability/sync-events.ts';
 import type { FastifyBaseLogger as Logger } from 'fastify';
-import { applyChange, prepareChange, type ApplyOutcome } from './apply.ts';
+import { applyChange, prepareChange, type ApplyOutcome, type PreparedChange } from './apply.ts';
 import { validateWebhookBody, type WebhookKind } from './bodies.ts';
 import { admitWebhook } from './admit.ts';
 import { completeKey, fingerprintBody, MAX_KEY_LENGTH, releaseKey, type KeyScope } from './idempotency.ts';
 import { applyInOneStatement, fitsOneStatement } from './one-statement.ts';
 import { loadWebhookTarget, type WebhookTarget } from './target.ts';
-import { takeToken } from '../channels/rate-limit.ts';
+import { takeToken, type RateLimitDecision } from '../channels/rate-limit.ts';
 import { verifyWebhook, type VerifyFailure } from './verify.ts';
 import { advanceVersions } from './versions.ts';
 
@@ -76,6 +75,43 @@ function idempotencyKeyProblem(key: string | undefined): AppError | null {
     return new AppError('invalid_request', 'Idempotency-Key must be 1 to 255 visible ASCII characters.');
   }
   return null;
+}
+
+/** Reads the X-Version header: a positive integer, or the error that names what is wrong with it. */
+function readVersion(request: WebhookRequest): number | AppError {
+  const versionText = singleHeader(request.headers, 'x-version');
+  if (versionText === undefined || versionText === '') {
+    return new AppError('missing_header', 'Send an X-Version header: a positive integer that grows with each change you send.');
+  }
+  if (!/^[1-9]\d{0,14}$/.test(versionText)) {
+    return new AppError('invalid_request', `X-Version must be a positive integer, not "${versionText.slice(0, 40)}".`);
+  }
+  return Number(versionText);
+}
+
+/** Validates the body against its schema and the park, or returns the client error that rejects it. */
+function prepareRequest(request: WebhookRequest, target: WebhookTarget, parsed: unknown, now: Date): PreparedChange | AppError {
+  try {
+    return prepareChange(validateWebhookBody(request.kind, parsed), target.park, target.unitTypeIds, now);
+  } catch (error) {
+    if (error instanceof AppError && error.status < 500) return error;
+    throw error;
+  }
+}
+
+/** Returns the version and change when the request can take the one-statement path, or null when it must take the steps one by one. */
+function readyForOneStatement(
+  request: WebhookRequest,
+  target: WebhookTarget,
+  parsed: unknown,
+  now: Date,
+): { version: number; change: Extract<PreparedChange, { kind: 'availability' }> } | null {
+  if (request.kind !== 'availability') return null;
+  const version = readVersion(request);
+  if (version instanceof AppError) return null;
+  const change = prepareRequest(request, target, parsed, now);
+  if (change instanceof AppError || !fitsOneStatement(change)) return null;
+  return { version, change };
 }
 
 function singleHeader(headers: WebhookRequest['headers'], name: string): string | undefined {
@@ -233,6 +269,52 @@ async function runWebhook(ctx: AppContext, request: WebhookRequest, useCache: bo
   const bucket = { parkId: bodyParkId, channel: request.channel, direction: 'in' } as const;
   const scope: KeyScope = { channel: request.channel, endpoint: request.kind, key: key ?? '', parkId: bodyParkId };
   const fingerprint = fingerprintBody(request.raw);
+  const rateHeaders = (decision: RateLimitDecision) => ({
+    'ratelimit-limit': String(limit.burst),
+    'ratelimit-remaining': String(decision.remaining),
+    'ratelimit-reset': String(decision.allowed ? 0 : decision.retryAfterSeconds),
+  });
+  const rateLimited = (decision: RateLimitDecision) =>
+    reject(
+      new AppError('rate_limited', `Over the limit of ${limit.perSecond} requests per second (burst ${limit.burst}) for this connection.`, {
+        headers: { 'retry-after': String(decision.retryAfterSeconds) },
+      }),
+      'rate_limited',
+    );
+
+  // Steps 6 to 10 in one statement for a well-formed availability webhook, the usual case. A request
+  // that fails any check there goes through the steps one by one below, which build its response.
+  const oneStatement = keyProblem || mode !== 'on' ? null : readyForOneStatement(request, target, parsed, now);
+  if (oneStatement) {
+    const decision = await ctx.tokenLeases.take(ctx.db, bucket, limit, now);
+    progress.rateHeaders = rateHeaders(decision);
+    if (!decision.allowed) {
+      if (cached) throw new StaleTarget();
+      return rateLimited(decision);
+    }
+    progress.idempotencyKey = scope.key;
+    progress.version = oneStatement.version;
+    const eventId = randomUUID();
+    const event = { ...eventEntry(request, progress, now, started, 'applied', 202, { eventId }), eventId };
+    const outcome = await applyInOneStatement(ctx.db, {
+      ...oneStatement,
+      parkId: bodyParkId,
+      channel: request.channel,
+      now,
+      scope,
+      fingerprint,
+      cachedStamp: cached ? target.stamp : null,
+      event,
+    });
+    if (outcome.kind === 'stale_target') throw new StaleTarget();
+    if (outcome.kind === 'applied') {
+      countSyncEvent({ ...event, status: outcome.status });
+      return { status: 202, body: outcome.body, headers: { ...progress.rateHeaders } };
+    }
+    progress.idempotencyKey = null;
+    progress.version = null;
+  }
+
   if (keyProblem && cached) throw new StaleTarget();
   const { rate: decision, claim, targetStamp } = keyProblem
     ? { rate: await takeToken(ctx.db, bucket, limit, now), claim: null, targetStamp: target.stamp }
@@ -241,19 +323,8 @@ async function runWebhook(ctx: AppContext, request: WebhookRequest, useCache: bo
     if (claim?.state === 'claimed') await releaseKey(ctx.db, scope);
     throw new StaleTarget();
   }
-  progress.rateHeaders = {
-    'ratelimit-limit': String(limit.burst),
-    'ratelimit-remaining': String(decision.remaining),
-    'ratelimit-reset': String(decision.allowed ? 0 : decision.retryAfterSeconds),
-  };
-  if (!decision.allowed) {
-    return reject(
-      new AppError('rate_limited', `Over the limit of ${limit.perSecond} requests per second (burst ${limit.burst}) for this connection.`, {
-        headers: { 'retry-after': String(decision.retryAfterSeconds) },
-      }),
-      'rate_limited',
-    );
-  }
+  progress.rateHeaders = rateHeaders(decision);
+  if (!decision.allowed) return rateLimited(decision);
   if (keyProblem) return reject(keyProblem);
   if (!claim) throw new Error('the rate limit admitted the webhook but no Idempotency-Key claim came back');
   progress.idempotencyKey = scope.key;
@@ -320,40 +391,17 @@ async function processClaimed(claimed: ClaimedRequest): Promise<WebhookResponse>
   };
 
   // 9 (header part). X-Version is read before validation so every stored response names it.
-  const versionText = singleHeader(request.headers, 'x-version');
-  if (versionText === undefined || versionText === '') {
-    return rejectStored(new AppError('missing_header', 'Send an X-Version header: a positive integer that grows with each change you send.'));
-  }
-  if (!/^[1-9]\d{0,14}$/.test(versionText)) {
-    return rejectStored(new AppError('invalid_request', `X-Version must be a positive integer, not "${versionText.slice(0, 40)}".`));
-  }
-  const version = Number(versionText);
+  const version = readVersion(request);
+  if (version instanceof AppError) return rejectStored(version);
   progress.version = version;
 
   // 8. Validation of the body against its schema and the park.
-  let park: ParkRow;
-  let change;
-  try {
-    const body = validateWebhookBody(request.kind, parsed);
-    park = target.park;
-    change = prepareChange(body, park, target.unitTypeIds, now);
-  } catch (error) {
-    if (error instanceof AppError && error.status < 500) return rejectStored(error);
-    throw error;
-  }
+  const park = target.park;
+  const change = prepareRequest(request, target, parsed, now);
+  if (change instanceof AppError) return rejectStored(change);
 
-  // 9 (entity part) and 10. Versions, the change, its dirty marks, its event and the key's response commit together:
-  // in one statement for most availability webhooks, otherwise in a transaction, which also names the entities
-  // that refused a version.
+  // 9 (entity part) and 10. Versions, the change, its dirty marks, its event and the key's response commit together.
   const eventId = randomUUID();
-  if (mode !== 'shadow' && fitsOneStatement(change)) {
-    const event = { ...entry('applied', 202, { eventId }), eventId };
-    const outcome = await applyInOneStatement(ctx.db, { parkId: park.park_id, channel: request.channel, change, version, now, scope, event });
-    if (outcome) {
-      countSyncEvent({ ...event, status: outcome.status });
-      return { status: 202, body: outcome.body, headers: { ...progress.rateHeaders } };
-    }
-  }
   try {
     const outcome = await inTransaction(ctx.db, async (trx) => {
       await advanceVersions(trx, { channel: request.channel, parkId: park.park_id, kind: request.kind }, change.entityKeys, version, now);

@@ -9,6 +9,7 @@ import type { AppContext } from '../../src/http/context.ts';
 import { ManualClock, type Clock } from '../../src/lib/clock.ts';
 import { ensureEventPartitions } from '../../src/worker/maintenance.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
+import { TokenLeases } from '../../src/channels/token-leases.ts';
 import { WebhookTargetCache } from '../../src/webhooks/target.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
@@ -56,6 +57,7 @@ export async function startHarness(options: { clock?: Clock } = {}): Promise<Har
     db: database.handle.db,
     flags: new FlagStore(database.handle.db),
     webhookTargets: new WebhookTargetCache(),
+    tokenLeases: new TokenLeases(),
     clock,
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
   };
