@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
-import type { PostgresPool, PostgresPoolClient } from 'kysely';
+import { sql, type PostgresPool, type PostgresPoolClient, type RawBuilder } from 'kysely';
 import type pg from 'pg';
 
 /** Statements one connection keeps prepared; queries beyond these are parsed and planned each time. */
 const PREPARED_PER_CONNECTION = 256;
 /** Statement texts whose names are remembered, so a hot statement is hashed once. */
 const REMEMBERED_NAMES = 4096;
+
+/** The comment that opens a statement built with `prepared`; the pool prepares only statements that start with it. */
+const PREPARED_MARK = '/* prepared */';
 
 const names = new Map<string, string>();
 const preparedBy = new WeakMap<pg.PoolClient, Set<string>>();
@@ -20,12 +23,21 @@ function statementName(text: string): string {
 }
 
 /**
+ * Marks a statement to be prepared on each PostgreSQL connection that runs
+ * it, so the server parses it once per connection and may reuse a generic
+ * plan. Use it only for hot statements whose plan does not depend on the
+ * values: a generic plan for a query whose best plan depends on them (how
+ * many rows a filter leaves, say) can be far slower. PGlite ignores it.
+ */
+export function prepared<T>(statement: RawBuilder<T>): RawBuilder<T> {
+  return sql<T>`${sql.raw(PREPARED_MARK)} ${statement}`;
+}
+
+/**
  * Wraps a node-postgres pool so that each connection prepares the statements
- * it runs: PostgreSQL then parses a statement once per connection instead of
- * on every call, and may reuse its plan. The webhook statements are long
- * (several common table expressions), so this saves most of their server
- * time. Statements without parameters (BEGIN, COMMIT) and cursors pass
- * through unchanged.
+ * marked with `prepared`. The webhook statements are long (several common
+ * table expressions), and parsing and planning them was most of their server
+ * time. Other statements and cursors pass through unchanged.
  */
 export function preparingPool(pool: pg.Pool): PostgresPool {
   return {
@@ -40,7 +52,7 @@ export function preparingPool(pool: pg.Pool): PostgresPool {
       const query = (textOrCursor: unknown, parameters?: ReadonlyArray<unknown>) => {
         if (typeof textOrCursor !== 'string') return client.query(textOrCursor as pg.Submittable);
         const values = parameters ? [...parameters] : [];
-        if (values.length === 0) return client.query(textOrCursor, values);
+        if (values.length === 0 || !textOrCursor.startsWith(PREPARED_MARK)) return client.query(textOrCursor, values);
         const name = statementName(textOrCursor);
         if (!statements.has(name)) {
           if (statements.size >= PREPARED_PER_CONNECTION) return client.query(textOrCursor, values);

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from '../audit/audit.ts';
+import { prepared } from '../db/prepared.ts';
 import type { RateLimit } from '../channels/connections.ts';
 import { rateLimitDecision, takeTokensStatement, type BucketId, type RateLimitDecision } from '../channels/rate-limit.ts';
 import { targetStamp } from './target.ts';
@@ -48,7 +49,7 @@ export async function admitWebhook(
   fingerprint: string,
   now: Date,
 ): Promise<Admission> {
-  const result = await sql<AdmissionRow>`
+  const result = await prepared(sql<AdmissionRow>`
     with taken as materialized (${takeTokensStatement(bucket, 1, now)}),
     claimed as (${claimKeyStatement(scope, fingerprint, now, { when: sql<boolean>`(select taken from taken) = 1` })})
     select taken.taken, taken.tokens, taken."perSecond", taken.burst,
@@ -59,7 +60,7 @@ export async function admitWebhook(
     from taken
     left join idempotency_keys e
       on e.channel = ${scope.channel} and e.endpoint = ${scope.endpoint} and e.idempotency_key = ${scope.key}
-  `.execute(db);
+  `).execute(db);
   const row = result.rows[0];
   if (!row) throw new Error('the admission statement returned no row');
   const rate = rateLimitDecision(limit, row);

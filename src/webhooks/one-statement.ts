@@ -1,5 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Executor } from '../audit/audit.ts';
+import { prepared } from '../db/prepared.ts';
 import { SQLSTATE, sqlState } from '../errors.ts';
 import { availabilityWrite, type AvailabilityUpdate } from '../inventory/availability.ts';
 import { syncEventRow, type SyncEvent, type SyncEventStatus } from '../observability/sync-events.ts';
@@ -98,7 +99,7 @@ export async function applyInOneStatement(db: Executor, input: OneStatementInput
   const conflict = sql`jsonb_build_object('unitTypeId', unit_type_id, 'date', date, 'allotment', allotment, 'booked', booked)`;
   const claim = claimKeyStatement(scope, input.fingerprint, now, { response: { status: 202, body: sql`(select body from outcome)` } });
   try {
-    const result = await sql<{ status: SyncEventStatus; body: Record<string, unknown> }>`
+    const result = await prepared(sql<{ status: SyncEventStatus; body: Record<string, unknown> }>`
       with versions as (${advanceVersionsStatement({ channel, parkId, kind: 'availability' }, keys, input.version, now)}),
       ${sql.join(writes)},
       written as (${sql.join(written, sql` union all `)}),
@@ -124,7 +125,7 @@ export async function applyInOneStatement(db: Executor, input: OneStatementInput
         parksync_check(exists (select 1 from claimed), ${SQLSTATE.keyStored}, 'Idempotency-Key already stored') as key_claimed,
         ${stampCheck(input)} as target_current
       from outcome
-    `.execute(db);
+    `).execute(db);
     const row = result.rows[0];
     if (!row) throw new Error('the availability statement returned no outcome');
     const { eventId, status, ...rest } = row.body;
