@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   } finally {
     killLiveChildren();
     await dropLiveDatabases();
-    if (failed) console.error(`logs of the child processes kept in ${workDir}`);
+    if (failed || process.env.BENCH_KEEP_WORK_DIR) console.error(`logs and CPU profiles of the child processes kept in ${workDir}`);
     else await rm(workDir, { recursive: true, force: true });
   }
   context.log(`done in ${((performance.now() - started) / 60_000).toFixed(1)} min`);

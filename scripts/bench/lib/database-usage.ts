@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
-import { readCpuMs } from './processes.ts';
+import { CLOCK_TICKS_PER_SECOND } from './processes.ts';
 
 /** A reading of the PostgreSQL server at one moment: its WAL position and the CPU time of its processes. */
 export interface DatabaseUsage {
@@ -9,9 +9,24 @@ export interface DatabaseUsage {
   cpuMs: number;
 }
 
-/** Sums the CPU time of the postgres processes; the benchmarks run the server on this machine. */
+/** Reads the fields after the command name of /proc/PID/stat, or undefined when the process is gone. */
+function statFields(pid: string): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Sums the CPU time of the postgres processes, including backends that have
+ * exited: the postmaster's cutime and cstime hold the time of its reaped
+ * children, so the sum only grows while connections come and go. The
+ * benchmarks run the server on this machine.
+ */
 function postgresCpuMs(): number {
-  let total = 0;
+  const postgres = new Map<string, string[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
@@ -19,10 +34,16 @@ function postgresCpuMs(): number {
     } catch {
       continue;
     }
-    const cpu = readCpuMs(Number(entry));
-    if (Number.isFinite(cpu)) total += cpu;
+    const fields = statFields(entry);
+    if (fields) postgres.set(entry, fields);
   }
-  return total;
+  let ticks = 0;
+  for (const fields of postgres.values()) {
+    ticks += Number(fields[11]) + Number(fields[12]);
+    // fields[1] is the parent pid; a postgres process whose parent is not one is the postmaster.
+    if (!postgres.has(fields[1] ?? '')) ticks += Number(fields[13]) + Number(fields[14]);
+  }
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
 }
 
 export async function readDatabaseUsage(databaseUrl: string): Promise<DatabaseUsage> {

@@ -67,7 +67,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** Clock ticks per second of /proc/<pid>/stat times; 100 on Linux for x86 and arm64. */
-const CLOCK_TICKS_PER_SECOND = 100;
+export const CLOCK_TICKS_PER_SECOND = 100;
 
 /** CPU time a process has used so far, user and system, in milliseconds; NaN when it is gone. */
 export function readCpuMs(pid: number): number {
