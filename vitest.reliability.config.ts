@@ -8,15 +8,15 @@ import { defineConfig } from 'vitest/config';
  * Files run one after another, because each one loads the machine.
  *
  * `npm test` runs it after the main suite when DATABASE_URL is set, as CI
- * does; without it, as on a machine with only the embedded database, it
- * runs nothing. `npm run test:reliability` always runs it.
+ * does. Without DATABASE_URL, as on a machine with only the embedded
+ * database, it runs nothing. `npm run test:reliability` always runs it.
  */
-const wanted = process.env.DATABASE_URL !== undefined || process.env.npm_lifecycle_event === 'test:reliability';
+const enabled = process.env.DATABASE_URL !== undefined || process.env.npm_lifecycle_event === 'test:reliability';
 
 export default defineConfig({
   test: {
-    include: wanted ? ['test/reliability/**/*.test.ts'] : [],
-    passWithNoTests: !wanted,
+    include: enabled ? ['test/reliability/**/*.test.ts'] : [],
+    passWithNoTests: !enabled,
     testTimeout: 300_000,
     hookTimeout: 180_000,
     pool: 'forks',
