@@ -32,7 +32,7 @@ interface AdmissionRow {
 /**
  * Steps 6 and 7 of the webhook checks in one statement: takes a rateLimitIn
  * token and, only when it got one, claims the Idempotency-Key, returning the
- * key's stored row for a replay and the target's stamp, which tells whether
+ * key's stored row for a replay and the target's stamp, which shows whether
  * a cached target is still current.
  *
  * The statement commits without waiting for its WAL flush. That is safe: the

@@ -6,7 +6,7 @@ export type VersionedKind = 'availability' | 'rates' | 'reservations';
 
 /**
  * Builds the statement that records `version` for each of `keys` (distinct) where
- * the entity holds a lower version or none, returning the keys it wrote.
+ * the entity has a lower version or none, returning the keys it wrote.
  * Fewer rows than keys means the request's version is refused.
  */
 export function advanceVersionsStatement(

@@ -1,5 +1,6 @@
 import { channelMismatches, deliveriesByState, eventually, keysAppliedTwice, missingEvents, outboundBacklog, wrongAllotments } from './checks.ts';
 import { PARK, RECEIVERS, SENDER, type Deployment } from './deployment.ts';
+import { expect } from 'vitest';
 import type { ChannelSender } from './sender.ts';
 
 /** Everything the reliability tests check after a failure, gathered once so each test can assert each part on its own. */
@@ -58,4 +59,26 @@ export async function collectOutcome(deployment: Deployment, sender: ChannelSend
     repeatedPushes: log.items.filter((item) => item.status === 'duplicate').length,
     deliveries,
   };
+}
+
+/** Asserts that every acknowledged webhook is stored once, with the allotment it set. */
+export function expectStoredOnce(outcome: Outcome): void {
+  expect(outcome.missingEvents, 'acknowledged webhooks without an applied event').toEqual([]);
+  expect(outcome.keysAppliedTwice, 'idempotency keys applied twice').toEqual([]);
+  expect(outcome.wrongAllotments, 'nights not holding their acknowledged allotment').toEqual([]);
+}
+
+/** Asserts that the outbox drained and every receiving channel shows parksync's state, with no dead delivery. */
+export function expectDelivered(outcome: Outcome): void {
+  expect(outcome.drained, 'outbox drained').toBe(true);
+  expect(outcome.channelMismatches, 'nights that differ at a channel').toEqual([]);
+  for (const [channel, states] of Object.entries(outcome.deliveries)) {
+    expect(states.dead ?? 0, `dead deliveries to ${channel}`).toBe(0);
+  }
+}
+
+/** Asserts that the simulator applied no delivery id twice and never handled two pushes of one delivery at once. */
+export function expectNoDeliveryAppliedTwice(outcome: Outcome): void {
+  expect(outcome.deliveriesAppliedTwice, 'delivery ids applied twice at the simulator').toEqual([]);
+  expect(outcome.concurrentDuplicates, 'pushes overlapping another with the same delivery id').toBe(0);
 }
