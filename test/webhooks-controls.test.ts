@@ -168,6 +168,17 @@ describe('rateLimitIn', () => {
     expect(retried.headers['idempotent-replayed']).toBeUndefined();
   });
 
+  it('spends one token on a replay', async () => {
+    const secret = await connectChannel(harness, park, 'replayed', { rateLimitIn: { perSecond: 1, burst: 1 } });
+    const send = () =>
+      sendWebhook(harness, { channel: 'replayed', kind: 'availability', body: availability(2, '2026-12-29'), secret, key: 'replayed-1', version: 1 });
+    expect((await send()).statusCode).toBe(202);
+    harness.clock.advance(1000);
+    const replay = await send();
+    expect(replay.statusCode).toBe(202);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+  });
+
   it('does not spend the quota on unsigned requests', async () => {
     const secret = await connectChannel(harness, park, 'guarded', { rateLimitIn: { perSecond: 1, burst: 1 } });
     const wrong = `whsec_${Buffer.alloc(32, 2).toString('base64')}`;

@@ -48,9 +48,14 @@ export async function admitWebhook(
   scope: KeyScope,
   fingerprint: string,
   now: Date,
+  /** A token this request already took, such as before a one-statement apply that rolled back; none is taken again. */
+  taken: RateLimitDecision | null = null,
 ): Promise<Admission> {
+  const take = taken
+    ? sql`select 1 as taken, ${taken.remaining}::float8 as tokens, null::float8 as "perSecond", null::float8 as burst`
+    : takeTokensStatement(bucket, 1, now);
   const result = await prepared(sql<AdmissionRow>`
-    with taken as materialized (${takeTokensStatement(bucket, 1, now)}),
+    with taken as materialized (${take}),
     claimed as (${claimKeyStatement(scope, fingerprint, now, { when: sql<boolean>`(select taken from taken) = 1` })})
     select taken.taken, taken.tokens, taken."perSecond", taken.burst,
       exists (select 1 from claimed) as claimed,

@@ -285,6 +285,8 @@ async function runWebhook(ctx: AppContext, request: WebhookRequest, useCache: bo
   // Steps 6 to 10 in one statement for a well-formed availability webhook, the usual case. A request
   // that fails any check there goes through the steps one by one below, which build its response.
   const oneStatement = keyProblem || mode !== 'on' ? null : readyForOneStatement(request, target, parsed, now);
+  // The token the one-statement path took, kept when that path rolls back, so the steps below take none again.
+  let tokenTaken: RateLimitDecision | null = null;
   if (oneStatement) {
     const decision = await ctx.tokenLeases.take(ctx.db, bucket, limit, now);
     progress.rateHeaders = rateHeaders(decision);
@@ -313,12 +315,13 @@ async function runWebhook(ctx: AppContext, request: WebhookRequest, useCache: bo
     }
     progress.idempotencyKey = null;
     progress.version = null;
+    tokenTaken = decision;
   }
 
   if (keyProblem && cached) throw new StaleTarget();
   const { rate: decision, claim, targetStamp } = keyProblem
     ? { rate: await takeToken(ctx.db, bucket, limit, now), claim: null, targetStamp: target.stamp }
-    : await admitWebhook(ctx.db, bucket, limit, scope, fingerprint, now);
+    : await admitWebhook(ctx.db, bucket, limit, scope, fingerprint, now, tokenTaken);
   if (cached && targetStamp !== target.stamp) {
     if (claim?.state === 'claimed') await releaseKey(ctx.db, scope);
     throw new StaleTarget();
