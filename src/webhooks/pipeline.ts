@@ -310,7 +310,8 @@ async function runWebhook(ctx: AppContext, request: WebhookRequest, useCache: bo
     });
     if (outcome.kind === 'stale_target') throw new StaleTarget();
     if (outcome.kind === 'applied') {
-      countSyncEvent({ ...event, status: outcome.status });
+      // The stored row's latency stops before the statement; the latency metric counts the statement too.
+      countSyncEvent({ ...event, status: outcome.status, latencyMs: Math.round(performance.now() - started) });
       return { status: 202, body: outcome.body, headers: { ...progress.rateHeaders } };
     }
     progress.idempotencyKey = null;
