@@ -127,6 +127,25 @@ describe('cached webhook targets', () => {
     expect(statuses).toEqual([202, 202, 202]);
   });
 
+  it('spends one token on a replay after a settings change', async () => {
+    const secret = await connectChannel(harness, park, 'warm-replay', { rateLimitIn: { perSecond: 1, burst: 1 } });
+    const replay = () =>
+      sendWebhook(harness, {
+        channel: 'warm-replay',
+        kind: 'availability',
+        body: { parkId: park, updates: [{ unitTypeId: 'cabin', from: '2026-12-26', to: '2026-12-26', allotment: 1 }] },
+        secret,
+        key: 'warm-replay-1',
+        version: 1,
+      });
+    expect((await replay()).statusCode).toBe(202);
+    await harness.call('PUT', `/parks/${park}/channels/warm-replay`, { maxAttempts: 7 });
+    harness.clock.advance(1000);
+    const replayed = await replay();
+    expect(replayed.statusCode).toBe(202);
+    expect(replayed.headers['idempotent-replayed']).toBe('true');
+  });
+
   it('takes a lower rate limit on the next request', async () => {
     const secret = await connectChannel(harness, park, 'warm-limit', { rateLimitIn: { perSecond: 100, burst: 100 } });
     expect((await send('warm-limit', secret, 1)).statusCode).toBe(202);

@@ -5,7 +5,13 @@ import type pg from 'pg';
 /** Statements one connection keeps prepared; queries beyond these are parsed and planned each time. */
 const PREPARED_PER_CONNECTION = 256;
 /** Statement texts whose names are remembered, so a hot statement is hashed once. */
-const REMEMBERED_NAMES = 4096;
+const REMEMBERED_NAMES = 1024;
+/**
+ * Longest statement text that is prepared, in characters. A webhook with
+ * many updates builds a long statement of its own shape, and keeping those
+ * in every connection would cost memory for a plan that is seldom reused.
+ */
+const MAX_PREPARED_LENGTH = 16_384;
 
 /** The comment that opens a statement built with `prepared`; the pool prepares only statements that start with it. */
 const PREPARED_MARK = '/* prepared */';
@@ -52,7 +58,9 @@ export function preparingPool(pool: pg.Pool): PostgresPool {
       const query = (textOrCursor: unknown, parameters?: ReadonlyArray<unknown>) => {
         if (typeof textOrCursor !== 'string') return client.query(textOrCursor as pg.Submittable);
         const values = parameters ? [...parameters] : [];
-        if (values.length === 0 || !textOrCursor.startsWith(PREPARED_MARK)) return client.query(textOrCursor, values);
+        if (values.length === 0 || textOrCursor.length > MAX_PREPARED_LENGTH || !textOrCursor.startsWith(PREPARED_MARK)) {
+          return client.query(textOrCursor, values);
+        }
         const name = statementName(textOrCursor);
         if (!statements.has(name)) {
           if (statements.size >= PREPARED_PER_CONNECTION) return client.query(textOrCursor, values);

@@ -1,4 +1,5 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
 import type { Executor } from '../audit/audit.ts';
 import { prepared } from '../db/prepared.ts';
 import type { RateLimit } from '../channels/connections.ts';
@@ -42,7 +43,8 @@ interface AdmissionRow {
  * claims the key afresh.
  */
 export async function admitWebhook(
-  db: Executor,
+  /** Never a transaction: the statement turns off synchronous_commit for the transaction it runs in. */
+  db: Kysely<Database>,
   bucket: BucketId,
   limit: RateLimit,
   scope: KeyScope,
@@ -54,6 +56,8 @@ export async function admitWebhook(
   const take = taken
     ? sql`select 1 as taken, ${taken.remaining}::float8 as tokens, null::float8 as "perSecond", null::float8 as burst`
     : takeTokensStatement(bucket, 1, now);
+  // NOTE: the token take locks the connection's bucket row until this statement commits, so a claim that waits
+  // on a concurrent request with the same key holds up the admissions of that connection for as long.
   const result = await prepared(sql<AdmissionRow>`
     with taken as materialized (${take}),
     claimed as (${claimKeyStatement(scope, fingerprint, now, { when: sql<boolean>`(select taken from taken) = 1` })})

@@ -38,6 +38,7 @@ export interface WebhookResponse {
 }
 
 const PROBLEM_HEADERS = { 'content-type': 'application/problem+json' };
+const SLUG = new RegExp(SLUG_PATTERN);
 
 /** Maps a business rejection to the status its event row records. */
 const EVENT_STATUS_BY_CODE: Partial<Record<ErrorCode, SyncEventStatus>> = {
@@ -163,7 +164,8 @@ function eventEntry(
 
 /** Raised when a cached webhook target may be out of date; the request then runs again on a fresh one. */
 class StaleTarget extends Error {
-  constructor() {
+  /** The rate-limit token the request already took, which the run on the fresh target spends instead of another. */
+  constructor(readonly token: RateLimitDecision | null = null) {
     super('the cached webhook target is out of date');
   }
 }
@@ -180,14 +182,19 @@ class StaleTarget extends Error {
  */
 export async function handleWebhook(ctx: AppContext, request: WebhookRequest): Promise<WebhookResponse> {
   try {
-    return await runWebhook(ctx, request, true);
+    return await runWebhook(ctx, request, true, null);
   } catch (error) {
     if (!(error instanceof StaleTarget)) throw error;
-    return runWebhook(ctx, request, false);
+    return runWebhook(ctx, request, false, error.token);
   }
 }
 
-async function runWebhook(ctx: AppContext, request: WebhookRequest, useCache: boolean): Promise<WebhookResponse> {
+async function runWebhook(
+  ctx: AppContext,
+  request: WebhookRequest,
+  useCache: boolean,
+  carriedToken: RateLimitDecision | null,
+): Promise<WebhookResponse> {
   const started = performance.now();
   const now = ctx.clock.now();
   const progress: Progress = { parkId: null, idempotencyKey: null, version: null, rateHeaders: {} };
@@ -217,7 +224,7 @@ async function runWebhook(ctx: AppContext, request: WebhookRequest, useCache: bo
 
   // 2. The connection, from the channel in the path and the parkId in the body.
   const bodyParkId = (parsed as { parkId?: unknown } | null)?.parkId;
-  if (typeof bodyParkId !== 'string' || !new RegExp(SLUG_PATTERN).test(bodyParkId)) {
+  if (typeof bodyParkId !== 'string' || !SLUG.test(bodyParkId)) {
     return reject(new AppError('invalid_request', 'The body must be a JSON object with a parkId string such as "dune-camp".'));
   }
   const cached = useCache ? ctx.webhookTargets.get(bodyParkId, request.channel) : undefined;
@@ -285,10 +292,10 @@ async function runWebhook(ctx: AppContext, request: WebhookRequest, useCache: bo
   // Steps 6 to 10 in one statement for a well-formed availability webhook, the usual case. A request
   // that fails any check there goes through the steps one by one below, which build its response.
   const oneStatement = keyProblem || mode !== 'on' ? null : readyForOneStatement(request, target, parsed, now);
-  // The token the one-statement path took, kept when that path rolls back, so the steps below take none again.
-  let tokenTaken: RateLimitDecision | null = null;
+  // The token this request took, kept when the one-statement path rolls back, so no step takes another.
+  let tokenTaken: RateLimitDecision | null = carriedToken;
   if (oneStatement) {
-    const decision = await ctx.tokenLeases.take(ctx.db, bucket, limit, now);
+    const decision = tokenTaken ?? (await ctx.tokenLeases.take(ctx.db, bucket, limit, now));
     progress.rateHeaders = rateHeaders(decision);
     if (!decision.allowed) {
       if (cached) throw new StaleTarget();
@@ -308,7 +315,7 @@ async function runWebhook(ctx: AppContext, request: WebhookRequest, useCache: bo
       cachedStamp: cached ? target.stamp : null,
       event,
     });
-    if (outcome.kind === 'stale_target') throw new StaleTarget();
+    if (outcome.kind === 'stale_target') throw new StaleTarget(decision);
     if (outcome.kind === 'applied') {
       // The stored row's latency stops before the statement; the latency metric counts the statement too.
       countSyncEvent({ ...event, status: outcome.status, latencyMs: Math.round(performance.now() - started) });
@@ -321,11 +328,11 @@ async function runWebhook(ctx: AppContext, request: WebhookRequest, useCache: bo
 
   if (keyProblem && cached) throw new StaleTarget();
   const { rate: decision, claim, targetStamp } = keyProblem
-    ? { rate: await takeToken(ctx.db, bucket, limit, now), claim: null, targetStamp: target.stamp }
+    ? { rate: tokenTaken ?? (await takeToken(ctx.db, bucket, limit, now)), claim: null, targetStamp: target.stamp }
     : await admitWebhook(ctx.db, bucket, limit, scope, fingerprint, now, tokenTaken);
   if (cached && targetStamp !== target.stamp) {
     if (claim?.state === 'claimed') await releaseKey(ctx.db, scope);
-    throw new StaleTarget();
+    throw new StaleTarget(decision.allowed ? decision : null);
   }
   progress.rateHeaders = rateHeaders(decision);
   if (!decision.allowed) return rateLimited(decision);
