@@ -14,6 +14,7 @@ import { admitWebhook } from './admit.ts';
 import { completeKey, fingerprintBody, MAX_KEY_LENGTH, releaseKey, type KeyScope } from './idempotency.ts';
 import { applyInOneStatement, fitsOneStatement } from './one-statement.ts';
 import { loadWebhookTarget, type WebhookTarget } from './target.ts';
+import type { RateLimit } from '../channels/connections.ts';
 import { takeToken, type RateLimitDecision } from '../channels/rate-limit.ts';
 import { verifyWebhook, type VerifyFailure } from './verify.ts';
 import { advanceVersions } from './versions.ts';
@@ -164,8 +165,8 @@ function eventEntry(
 
 /** Raised when a cached webhook target may be out of date; the request then runs again on a fresh one. */
 class StaleTarget extends Error {
-  /** The rate-limit token the request already took, which the run on the fresh target spends instead of another. */
-  constructor(readonly token: RateLimitDecision | null = null) {
+  /** The rate-limit token the request already took and the limit it was taken under; see runWebhook. */
+  constructor(readonly token: CarriedToken | null = null) {
     super('the cached webhook target is out of date');
   }
 }
@@ -189,12 +190,18 @@ export async function handleWebhook(ctx: AppContext, request: WebhookRequest): P
   }
 }
 
-async function runWebhook(
-  ctx: AppContext,
-  request: WebhookRequest,
-  useCache: boolean,
-  carriedToken: RateLimitDecision | null,
-): Promise<WebhookResponse> {
+/** A rate-limit token taken in a run that turned out to use a stale target. */
+interface CarriedToken {
+  decision: RateLimitDecision;
+  limit: RateLimit;
+}
+
+/**
+ * Runs the checks once. `carried` is the token a run on a stale target took:
+ * this run spends it instead of taking another, unless the connection's limit
+ * has changed since, so a lowered limit applies from the next request.
+ */
+async function runWebhook(ctx: AppContext, request: WebhookRequest, useCache: boolean, carried: CarriedToken | null): Promise<WebhookResponse> {
   const started = performance.now();
   const now = ctx.clock.now();
   const progress: Progress = { parkId: null, idempotencyKey: null, version: null, rateHeaders: {} };
@@ -293,7 +300,8 @@ async function runWebhook(
   // that fails any check there goes through the steps one by one below, which build its response.
   const oneStatement = keyProblem || mode !== 'on' ? null : readyForOneStatement(request, target, parsed, now);
   // The token this request took, kept when the one-statement path rolls back, so no step takes another.
-  let tokenTaken: RateLimitDecision | null = carriedToken;
+  const sameLimit = carried !== null && carried.limit.perSecond === limit.perSecond && carried.limit.burst === limit.burst;
+  let tokenTaken: RateLimitDecision | null = sameLimit ? carried.decision : null;
   if (oneStatement) {
     const decision = tokenTaken ?? (await ctx.tokenLeases.take(ctx.db, bucket, limit, now));
     progress.rateHeaders = rateHeaders(decision);
@@ -315,7 +323,7 @@ async function runWebhook(
       cachedStamp: cached ? target.stamp : null,
       event,
     });
-    if (outcome.kind === 'stale_target') throw new StaleTarget(decision);
+    if (outcome.kind === 'stale_target') throw new StaleTarget({ decision, limit });
     if (outcome.kind === 'applied') {
       // The stored row's latency stops before the statement; the latency metric counts the statement too.
       countSyncEvent({ ...event, status: outcome.status, latencyMs: Math.round(performance.now() - started) });
@@ -332,7 +340,7 @@ async function runWebhook(
     : await admitWebhook(ctx.db, bucket, limit, scope, fingerprint, now, tokenTaken);
   if (cached && targetStamp !== target.stamp) {
     if (claim?.state === 'claimed') await releaseKey(ctx.db, scope);
-    throw new StaleTarget(decision.allowed ? decision : null);
+    throw new StaleTarget(decision.allowed ? { decision, limit } : null);
   }
   progress.rateHeaders = rateHeaders(decision);
   if (!decision.allowed) return rateLimited(decision);
