@@ -85,6 +85,22 @@ describe('TokenLeases', () => {
     expect(await bucketTokens()).toBe(190);
   });
 
+  it('gives back unspent tokens with the next lease', async () => {
+    const leases = new TokenLeases();
+    const thin = { perSecond: 20, burst: 400 };
+    await setLimit(thin);
+    const now = new Date(harness.clock.now().getTime() + 90_000);
+    await harness.ctx.db.deleteFrom('rate_limit_buckets').execute();
+    await harness.ctx.db.insertInto('rate_limit_buckets').values({ park_id: park, channel: 'leasing', direction: 'in', tokens: 10, refreshed_at: now }).execute();
+    // A lease of two tokens: one spent now, one left when the lease ends a second later.
+    expect((await leases.take(harness.ctx.db, bucket, thin, now)).allowed).toBe(true);
+    expect(await bucketTokens()).toBe(8);
+    await leases.take(harness.ctx.db, bucket, thin, new Date(now.getTime() + 1000));
+    // 8 left, 20 refilled, 1 given back, 2 taken.
+    expect(await bucketTokens()).toBe(27);
+    await setLimit(limit);
+  });
+
   it('refuses when the bucket is empty and tells when to retry', async () => {
     const leases = new TokenLeases();
     const tight = { perSecond: 1, burst: 1 };

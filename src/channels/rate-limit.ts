@@ -25,15 +25,15 @@ export interface TokenTake {
 }
 
 /**
- * Builds the call that takes up to `want` tokens from the bucket
- * (parksync_take_tokens, migrations/0008), at the connection's current limit.
- * It returns one row and can run as a common table expression of a larger
- * statement.
+ * Builds the call that gives back `returned` unspent tokens and takes up to
+ * `want` from the bucket (parksync_take_tokens, migrations/0009), at the
+ * connection's current limit. It returns one row and can run as a common
+ * table expression of a larger statement.
  */
-export function takeTokensStatement(bucket: BucketId, want: number, now: Date): RawBuilder<TokenTake> {
+export function takeTokensStatement(bucket: BucketId, want: number, now: Date, returned = 0): RawBuilder<TokenTake> {
   return sql<TokenTake>`
     select taken, tokens, per_second as "perSecond", burst
-    from parksync_take_tokens(${bucket.parkId}, ${bucket.channel}, ${bucket.direction}, ${want}::integer, ${now}::timestamptz)`;
+    from parksync_take_tokens(${bucket.parkId}, ${bucket.channel}, ${bucket.direction}, ${want}::integer, ${returned}::integer, ${now}::timestamptz)`;
 }
 
 /** Turns a take of one token into a decision, using `limit` when the take found no connection. */
@@ -43,9 +43,9 @@ export function rateLimitDecision(limit: RateLimit, take: TokenTake): RateLimitD
   return { allowed: false, remaining: 0, retryAfterSeconds: Math.max(1, Math.ceil((1 - take.tokens) / perSecond)) };
 }
 
-/** Takes up to `want` tokens from the bucket and returns how many it got and how many are left. */
-export async function takeTokens(db: Executor, bucket: BucketId, want: number, now: Date): Promise<TokenTake> {
-  const result = await takeTokensStatement(bucket, want, now).execute(db);
+/** Gives back `returned` unspent tokens, takes up to `want` tokens, and returns how many it got and how many are left. */
+export async function takeTokens(db: Executor, bucket: BucketId, want: number, now: Date, returned = 0): Promise<TokenTake> {
+  const result = await takeTokensStatement(bucket, want, now, returned).execute(db);
   const row = result.rows[0];
   if (!row) throw new Error('parksync_take_tokens returned no row');
   return row;

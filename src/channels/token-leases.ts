@@ -28,7 +28,8 @@ export function leaseSize(limit: RateLimit): number {
  * Tokens this process took from the database buckets ahead of use. The
  * bucket in the database stays the one limit for every process. When the
  * limit is high, a process takes several tokens in one call and spends them
- * without a round trip each. A changed limit starts a new lease.
+ * without a round trip each, and gives back what it did not spend when it
+ * takes the next lease. A changed limit starts a new lease.
  */
 export class TokenLeases {
   readonly #leases = new Map<string, Lease>();
@@ -65,15 +66,13 @@ export class TokenLeases {
     return { allowed: true, remaining: Math.floor(lease.bucketLeft + lease.tokens), retryAfterSeconds: 0 };
   }
 
-  /** Takes a new lease from the database bucket and spends its first token. */
+  /** Takes a new lease from the database bucket, giving back what the ended one left, and spends its first token. */
   async #takeLease(db: Executor, bucket: BucketId, limit: RateLimit, size: number, key: string, now: Date): Promise<RateLimitDecision> {
-    const take = await takeTokens(db, bucket, size, now);
-    const { taken, tokens } = take;
-    if (taken < 1) {
-      this.#leases.delete(key);
-      return rateLimitDecision(limit, take);
-    }
+    const unspent = Math.floor(this.#leases.get(key)?.tokens ?? 0);
     this.#leases.delete(key);
+    const take = await takeTokens(db, bucket, size, now, unspent);
+    const { taken, tokens } = take;
+    if (taken < 1) return rateLimitDecision(limit, take);
     if (this.#leases.size >= MAX_LEASES) {
       const oldest = this.#leases.keys().next().value;
       if (oldest !== undefined) this.#leases.delete(oldest);
