@@ -1,11 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LoadClient } from '../../scripts/bench/lib/load.ts';
-import { createScratchDatabase, type ScratchDatabase } from '../../scripts/bench/lib/scratch-db.ts';
-import { startDeployment, type Deployment } from './helpers/deployment.ts';
+import { useScratchDeployment } from './helpers/lifecycle.ts';
 import { ChannelSender } from './helpers/sender.ts';
 import { collectOutcome, expectDelivered, expectNoDeliveryAppliedTwice, expectStoredOnce, type Outcome } from './helpers/verify.ts';
 
@@ -26,29 +22,7 @@ const REQUEST_TIMEOUT_MS = 10_000;
 const SETTLE_MS = 90_000;
 const DRAIN_MS = 60_000;
 
-let database: ScratchDatabase;
-let deployment: Deployment;
-let logDir: string;
-let keepLogs = false;
-
-beforeAll(async () => {
-  logDir = await mkdtemp(path.join(tmpdir(), 'parksync-api-kill-'));
-  database = await createScratchDatabase('parksync_reliability');
-  deployment = await startDeployment({ databaseUrl: database.url, logDir });
-});
-
-beforeEach(({ onTestFailed }) => {
-  onTestFailed(() => {
-    keepLogs = true;
-  });
-});
-
-afterAll(async () => {
-  await deployment?.stop();
-  await database?.drop();
-  if (keepLogs) console.info(`process logs kept in ${logDir}`);
-  else if (logDir) await rm(logDir, { recursive: true, force: true });
-});
+const scratch = useScratchDeployment('api-kill');
 
 describe('API process killed under load', () => {
   let outcome: Outcome;
@@ -56,19 +30,19 @@ describe('API process killed under load', () => {
   let restartMs = 0;
 
   it('keeps taking webhooks after a restart', async () => {
-    const client = new LoadClient(deployment.url, 512);
-    sender = new ChannelSender(client, deployment.webhooks, { ratePerSecond: RATE_PER_SECOND, timeoutMs: REQUEST_TIMEOUT_MS });
+    const client = new LoadClient(scratch.deployment.url, 512);
+    sender = new ChannelSender(client, scratch.deployment.webhooks, { ratePerSecond: RATE_PER_SECOND, timeoutMs: REQUEST_TIMEOUT_MS });
     try {
       const load = sender.run(LOAD_MS);
       await sleep(KILL_AFTER_MS);
-      const killed = await deployment.serve.kill();
+      const killed = await scratch.deployment.serve.kill();
       expect(killed.signal).toBe('SIGKILL');
       await sleep(DOWN_FOR_MS);
       const restartStarted = sender.now();
-      await deployment.restartServe();
+      await scratch.deployment.restartServe();
       restartMs = sender.now() - restartStarted;
       await load;
-      outcome = await collectOutcome(deployment, sender, { settleMs: SETTLE_MS, drainMs: DRAIN_MS });
+      outcome = await collectOutcome(scratch.deployment, sender, { settleMs: SETTLE_MS, drainMs: DRAIN_MS });
     } finally {
       await client.close();
     }

@@ -1,11 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LoadClient } from '../../scripts/bench/lib/load.ts';
-import { createScratchDatabase, type ScratchDatabase } from '../../scripts/bench/lib/scratch-db.ts';
-import { startDeployment, type Deployment } from './helpers/deployment.ts';
+import { useScratchDeployment } from './helpers/lifecycle.ts';
 import { ChannelSender } from './helpers/sender.ts';
 import { collectOutcome, expectDelivered, expectNoDeliveryAppliedTwice, expectStoredOnce, type Outcome } from './helpers/verify.ts';
 
@@ -32,14 +28,11 @@ const LEASE_SECONDS = 15;
 const SETTLE_MS = 30_000;
 const DRAIN_MS = 90_000;
 
-let database: ScratchDatabase;
-let deployment: Deployment;
-let logDir: string;
-let keepLogs = false;
+const scratch = useScratchDeployment('worker-kill', { deliveryLeaseSeconds: LEASE_SECONDS });
 
 /** Makes the simulator hold the channel's next push for `delayMs` before it handles it. */
 async function slowNextPush(channel: string, delayMs: number): Promise<void> {
-  const response = await fetch(`${deployment.simulator.url}/_control/mode/${channel}`, {
+  const response = await fetch(`${scratch.deployment.simulator.url}/_control/mode/${channel}`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ mode: 'slow', delayMs, count: 1 }),
@@ -47,42 +40,23 @@ async function slowNextPush(channel: string, delayMs: number): Promise<void> {
   if (!response.ok) throw new Error(`simulator mode failed: ${response.status} ${await response.text()}`);
 }
 
-beforeAll(async () => {
-  logDir = await mkdtemp(path.join(tmpdir(), 'parksync-worker-kill-'));
-  database = await createScratchDatabase('parksync_reliability');
-  deployment = await startDeployment({ databaseUrl: database.url, logDir, deliveryLeaseSeconds: LEASE_SECONDS });
-});
-
-beforeEach(({ onTestFailed }) => {
-  onTestFailed(() => {
-    keepLogs = true;
-  });
-});
-
-afterAll(async () => {
-  await deployment?.stop();
-  await database?.drop();
-  if (keepLogs) console.info(`process logs kept in ${logDir}`);
-  else if (logDir) await rm(logDir, { recursive: true, force: true });
-});
-
 describe('worker process killed under load', () => {
   let outcome: Outcome;
 
   it('keeps delivering after a restart', async () => {
-    const client = new LoadClient(deployment.url, 512);
-    const sender = new ChannelSender(client, deployment.webhooks, { ratePerSecond: RATE_PER_SECOND, timeoutMs: REQUEST_TIMEOUT_MS });
+    const client = new LoadClient(scratch.deployment.url, 512);
+    const sender = new ChannelSender(client, scratch.deployment.webhooks, { ratePerSecond: RATE_PER_SECOND, timeoutMs: REQUEST_TIMEOUT_MS });
     try {
       const load = sender.run(LOAD_MS);
       await sleep(SLOW_AFTER_MS);
       await slowNextPush(SLOW_CHANNEL, SLOW_PUSH_MS);
       await sleep(KILL_AFTER_MS - SLOW_AFTER_MS);
-      const killed = await deployment.work.kill();
+      const killed = await scratch.deployment.work.kill();
       expect(killed.signal).toBe('SIGKILL');
       await sleep(DOWN_FOR_MS);
-      await deployment.restartWork();
+      await scratch.deployment.restartWork();
       await load;
-      outcome = await collectOutcome(deployment, sender, { settleMs: SETTLE_MS, drainMs: DRAIN_MS });
+      outcome = await collectOutcome(scratch.deployment, sender, { settleMs: SETTLE_MS, drainMs: DRAIN_MS });
     } finally {
       await client.close();
     }
