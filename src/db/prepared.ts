@@ -7,7 +7,7 @@ const PREPARED_PER_CONNECTION = 256;
 /** Statement texts whose names are remembered, so a hot statement is hashed once. */
 const REMEMBERED_NAMES = 1024;
 /**
- * Longest statement text that is prepared, in characters. A webhook with
+ * Maximum length, in characters, of a statement text that is prepared. A webhook with
  * many updates builds a long statement of its own shape, and keeping those
  * in every connection would cost memory for a plan that is seldom reused.
  */

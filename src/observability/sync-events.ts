@@ -61,7 +61,7 @@ export function countSyncEvent(event: SyncEvent): void {
   if (event.kind === 'publish' && event.status === 'rejected') publishValidationFailures.inc({ park_id: event.parkId ?? '' });
 }
 
-/** The channel_sync_events row of an event, for an insert. */
+/** Builds the channel_sync_events row of an event, for an insert. */
 export function syncEventRow(event: SyncEvent): Insertable<ChannelSyncEventsTable> {
   return {
     ...(event.eventId ? { event_id: event.eventId } : {}),

@@ -31,10 +31,10 @@ interface AdmissionRow {
 }
 
 /**
- * Steps 6 and 7 of the webhook checks in one statement: takes a rateLimitIn
- * token and, only when it got one, claims the Idempotency-Key, returning the
- * key's stored row for a replay and the target's stamp, which shows whether
- * a cached target is still current.
+ * Runs steps 6 and 7 of the webhook checks in one statement: takes a
+ * rateLimitIn token and, only when it got one, claims the Idempotency-Key.
+ * It returns the key's stored row for a replay, and the target's stamp,
+ * which shows whether a cached target is still current.
  *
  * The statement commits without waiting for its WAL flush. That is safe: the
  * request gets its 202 only after the transaction that applies it, which
