@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FLAGS, isAllowedValue, resolveFlag, type FlagName, type FlagScope, type FlagSetting } from '../src/flags/definitions.ts';
 import { seedPark, startHarness, type Harness } from './helpers/harness.ts';
 import { expectProblem } from './helpers/problem.ts';
@@ -112,6 +112,27 @@ describe('narrowest flag setting', () => {
 
   it.each(cases)('resolves $scope', async ({ query, value }) => {
     expect(await evaluate('discount_engine_v2', query)).toBe(value);
+  });
+});
+
+describe('flag evaluations kept by a process', () => {
+  it('follow a change another process writes once the settings expire', async () => {
+    const scope = { channel: 'kept', parkId: 'park-q' };
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      expect(await harness.ctx.flags.evaluate('channel_sync_webhooks', scope)).toBe('shadow');
+      // Another process writes the table directly; this process's store is not told.
+      await harness.ctx.db
+        .insertInto('flag_settings')
+        .values({ flag: 'channel_sync_webhooks', channel: 'kept', park_id: 'park-q', value: 'off', updated_by: 'test' })
+        .execute();
+      expect(await harness.ctx.flags.evaluate('channel_sync_webhooks', scope)).toBe('shadow');
+      vi.setSystemTime(Date.now() + 2_500);
+      expect(await harness.ctx.flags.evaluate('channel_sync_webhooks', scope)).toBe('off');
+      expect(await harness.ctx.flags.evaluate('channel_sync_webhooks', { channel: 'kept' })).toBe('shadow');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

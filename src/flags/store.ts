@@ -34,6 +34,11 @@ class DatabaseFlagProvider implements Provider {
     this.cache = undefined;
   }
 
+  /** The settings read less than CACHE_TTL_MS ago, or undefined when the next evaluation must read the table. */
+  freshSettings(): FlagSetting[] | undefined {
+    return this.cache && Date.now() - this.cache.loadedAt < CACHE_TTL_MS ? this.cache.settings : undefined;
+  }
+
   private async settings(): Promise<FlagSetting[]> {
     const now = Date.now();
     if (this.cache && now - this.cache.loadedAt < CACHE_TTL_MS) return this.cache.settings;
@@ -69,10 +74,19 @@ class DatabaseFlagProvider implements Provider {
   }
 }
 
-/** Reads and writes feature flags; `evaluate` is the one way the rest of parksync reads a flag. */
+/**
+ * Reads and writes feature flags; `evaluate` is the one way the rest of parksync reads a flag.
+ *
+ * An evaluation depends only on the flag, the scope and the settings the
+ * provider holds, so its result is kept with that set of settings: every
+ * webhook reads `channel_sync_webhooks`, and the OpenFeature call costs more
+ * than the lookup. When the provider reads the table again, the results kept
+ * for the old settings are dropped with them.
+ */
 export class FlagStore {
   private readonly provider: DatabaseFlagProvider;
   private readonly client: Client;
+  private readonly results = new WeakMap<FlagSetting[], Map<string, string>>();
 
   constructor(private readonly db: Executor) {
     this.provider = new DatabaseFlagProvider(db);
@@ -83,10 +97,27 @@ export class FlagStore {
   }
 
   async evaluate(flag: FlagName, scope: FlagScope = {}): Promise<string> {
-    return this.client.getStringValue(flag, FLAGS[flag].defaultValue, {
+    const key = `${flag}\n${scope.channel ?? ''}\n${scope.parkId ?? ''}`;
+    const kept = this.keptResults()?.get(key);
+    if (kept !== undefined) return kept;
+    const value = await this.client.getStringValue(flag, FLAGS[flag].defaultValue, {
       ...(scope.channel ? { channel: scope.channel } : {}),
       ...(scope.parkId ? { parkId: scope.parkId } : {}),
     });
+    this.keptResults()?.set(key, value);
+    return value;
+  }
+
+  /** The results kept for the provider's current settings, or undefined when they have expired. */
+  private keptResults(): Map<string, string> | undefined {
+    const settings = this.provider.freshSettings();
+    if (!settings) return undefined;
+    let results = this.results.get(settings);
+    if (!results) {
+      results = new Map();
+      this.results.set(settings, results);
+    }
+    return results;
   }
 
   async set(executor: Executor, setting: FlagSetting, actor: string): Promise<void> {
