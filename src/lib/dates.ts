@@ -34,20 +34,29 @@ export function nightsOfStay(arrival: string, departure: string): string[] {
 }
 
 /**
- * Formatters by timezone. Building an Intl.DateTimeFormat costs far more than
- * using one, and every webhook needs its park's today, so each zone's
- * formatter is built once per process.
+ * Formatters by timezone, each with the last date it gave. Building an
+ * Intl.DateTimeFormat costs far more than using one, and using one costs
+ * more than a lookup; every webhook needs its park's today. Every UTC offset
+ * in the timezone database is a whole number of seconds, so a zone's date
+ * cannot change within one UTC second, and the last answer is reused for
+ * the rest of that second.
  */
-const dayFormatters = new Map<string, Intl.DateTimeFormat>();
+const dayFormatters = new Map<string, { formatter: Intl.DateTimeFormat; second: number; date: string }>();
 
 /** Today's calendar date in an IANA timezone. */
 export function todayIn(timezone: string, now: Date): string {
-  let formatter = dayFormatters.get(timezone);
-  if (!formatter) {
-    formatter = new Intl.DateTimeFormat('en-CA', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit' });
-    dayFormatters.set(timezone, formatter);
+  const second = Math.floor(now.getTime() / 1000);
+  let entry = dayFormatters.get(timezone);
+  if (!entry) {
+    const formatter = new Intl.DateTimeFormat('en-CA', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    entry = { formatter, second: Number.NaN, date: '' };
+    dayFormatters.set(timezone, entry);
   }
-  return formatter.format(now);
+  if (entry.second !== second) {
+    entry.date = entry.formatter.format(now);
+    entry.second = second;
+  }
+  return entry.date;
 }
 
 export function isValidTimezone(timezone: string): boolean {
