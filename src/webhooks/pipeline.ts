@@ -251,13 +251,15 @@ async function runWebhook(ctx: AppContext, request: WebhookRequest, useCache: bo
     return rejectByTarget(new AppError('connection_not_found', `No enabled webhook connection for channel "${request.channel}" and park "${bodyParkId}".`));
   }
   progress.parkId = bodyParkId;
-  const log = request.log.child({ channel: request.channel, parkId: bodyParkId, kind: request.kind });
+  // Built on first use: most requests log nothing, and a child logger costs more than the rest of a step.
+  let childLog: Logger | undefined;
+  const log = (): Logger => (childLog ??= request.log.child({ channel: request.channel, parkId: bodyParkId, kind: request.kind }));
 
   // 3 and 4. Signature over the raw bytes, then the timestamp against the skew window.
   const verified = verifyWebhook(connection, request.headers, request.raw, now);
   if (!verified.ok) {
     if (cached) throw new StaleTarget();
-    log.warn({ reason: verified.reason, keysTried: verified.keysTried }, 'webhook signature check failed');
+    log().warn({ reason: verified.reason, keysTried: verified.keysTried }, 'webhook signature check failed');
     signatureFailures.inc({ channel: request.channel, reason: verified.reason, keys_tried: verified.keysTried.join('+') || 'none' });
     if (verified.reason === 'secret_misconfigured') {
       return reject(new AppError('connection_misconfigured', 'The connection has no usable signing secret; an operator must rotate it.'));
@@ -372,7 +374,7 @@ async function runWebhook(ctx: AppContext, request: WebhookRequest, useCache: bo
     return await processClaimed({ ctx, request, target, parsed, scope, mode, progress, now, started, problemResponse, log });
   } catch (error) {
     await releaseKey(ctx.db, scope).catch((releaseError: unknown) =>
-      log.error({ err: releaseError }, 'could not release the idempotency key; it unlocks when its lock expires'),
+      log().error({ err: releaseError }, 'could not release the idempotency key; it unlocks when its lock expires'),
     );
     throw error;
   }
@@ -390,7 +392,7 @@ interface ClaimedRequest {
   now: Date;
   started: number;
   problemResponse: (error: AppError) => WebhookResponse;
-  log: Logger;
+  log: () => Logger;
 }
 
 /** Steps 8 to 10, with the Idempotency-Key held. Business rejections are stored as the key's response. */
@@ -436,7 +438,7 @@ async function processClaimed(claimed: ClaimedRequest): Promise<WebhookResponse>
       const body = { eventId, status: 'shadowed', ...error.outcome.response };
       const event = entry('shadowed', 202, { eventId, detail: { ...error.outcome.detail, wouldBe: error.outcome.status } });
       await completeKey(ctx.db, scope, 202, body, event);
-      log.info({ eventId }, 'shadow mode: change checked and logged, nothing written');
+      log().info({ eventId }, 'shadow mode: change checked and logged, nothing written');
       return { status: 202, body, headers: { ...progress.rateHeaders } };
     }
     if (error instanceof AppError && error.status < 500) return rejectStored(error);
