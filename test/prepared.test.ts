@@ -29,4 +29,27 @@ describe.runIf(testDatabaseKind() === 'postgres')('preparingPool', () => {
       await db.destroy();
     }
   });
+
+  it('runs a marked statement alone on the generic pool, and a transaction on the main pool', async () => {
+    const pool = new pg.Pool({ connectionString: database.url, max: 1, application_name: 'parksync-main' });
+    const genericPool = new pg.Pool({
+      connectionString: database.url,
+      max: 1,
+      application_name: 'parksync-generic',
+      options: '-c plan_cache_mode=force_generic_plan',
+    });
+    const db = new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool: preparingPool(pool, genericPool) }) });
+    const setting = sql<{ mode: string; app: string }>`select current_setting('plan_cache_mode') as mode,
+      current_setting('application_name') as app, ${1}::integer as one`;
+    try {
+      const alone = await prepared(setting).execute(db);
+      expect(alone.rows[0]).toMatchObject({ mode: 'force_generic_plan', app: 'parksync-generic' });
+      const plain = await setting.execute(db);
+      expect(plain.rows[0]).toMatchObject({ mode: 'auto', app: 'parksync-main' });
+      const inTransaction = await db.transaction().execute(async (trx) => (await prepared(setting).execute(trx)).rows[0]);
+      expect(inTransaction).toMatchObject({ mode: 'auto', app: 'parksync-main' });
+    } finally {
+      await db.destroy();
+    }
+  });
 });

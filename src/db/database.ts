@@ -64,21 +64,30 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   return openPglite(options.dataDir);
 }
 
-function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
-  configurePgTypes();
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: options.poolSize ?? 10,
-    application_name: options.applicationName ?? 'parksync',
-  });
-  // A client that loses its server (a restart, a failover) emits 'error', idle in the pool or checked
-  // out; without a listener Node would end the process. The query in progress still fails and the
-  // pool replaces the client, so the service answers 503 until the server is back.
+/**
+ * A client that loses its server (a restart, a failover) emits 'error', idle in the pool or checked
+ * out; without a listener Node would end the process. The query in progress still fails and the
+ * pool replaces the client, so the service answers 503 until the server is back.
+ */
+function listenForErrors(pool: pg.Pool): pg.Pool {
   pool.on('error', () => undefined);
   pool.on('connect', (client) => {
     client.on('error', () => undefined);
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
+  return pool;
+}
+
+function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
+  configurePgTypes();
+  const poolOptions = {
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    application_name: options.applicationName ?? 'parksync',
+  };
+  const pool = listenForErrors(new pg.Pool(poolOptions));
+  // Connections for the prepared webhook statements that run alone; see preparingPool.
+  const genericPool = listenForErrors(new pg.Pool({ ...poolOptions, options: '-c plan_cache_mode=force_generic_plan' }));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool, genericPool) }) });
 
   const runScript: ScriptRunner = async (work) => {
     const client = await pool.connect();

@@ -28,6 +28,11 @@ function statementName(text: string): string {
   return name;
 }
 
+/** Marks a statement text to be prepared, as `prepared` does for a Kysely statement. */
+export function preparedText(text: string): string {
+  return `${PREPARED_MARK} ${text}`;
+}
+
 /**
  * Marks a statement to be prepared on each PostgreSQL connection that runs
  * it, so the server parses it once per connection and may reuse a generic
@@ -39,41 +44,65 @@ export function prepared<T>(statement: RawBuilder<T>): RawBuilder<T> {
   return sql<T>`${sql.raw(PREPARED_MARK)} ${statement}`;
 }
 
+/** Whether a statement is one `prepared` marked and short enough to keep prepared. */
+function isMarked(text: string, parameters: ReadonlyArray<unknown> | undefined): boolean {
+  return parameters !== undefined && parameters.length > 0 && text.length <= MAX_PREPARED_LENGTH && text.startsWith(PREPARED_MARK);
+}
+
+/** Runs a statement on a client, as a named prepared statement when it is marked and the client has room for it. */
+function runOn(client: pg.PoolClient, text: string, parameters: ReadonlyArray<unknown> | undefined) {
+  const values = parameters ? [...parameters] : [];
+  if (!isMarked(text, parameters)) return client.query(text, values);
+  let statements = preparedBy.get(client);
+  if (!statements) {
+    statements = new Set();
+    preparedBy.set(client, statements);
+  }
+  const name = statementName(text);
+  if (!statements.has(name)) {
+    if (statements.size >= PREPARED_PER_CONNECTION) return client.query(text, values);
+    statements.add(name);
+  }
+  return client.query({ name, text, values });
+}
+
 /**
- * Wraps a node-postgres pool so that each connection prepares the statements
+ * Wraps node-postgres pools so that each connection prepares the statements
  * marked with `prepared`. The webhook statements are long (several common
  * table expressions), and parsing and planning them was most of their server
  * time. Other statements and cursors pass through unchanged.
+ *
+ * A connection is taken from a pool at its first statement, not before. A
+ * marked statement that runs alone goes to `genericPool` when there is one:
+ * its connections are opened with plan_cache_mode=force_generic_plan, so the
+ * server plans such a statement once per connection instead of at every
+ * execution, which it would otherwise keep doing because a custom plan for
+ * the exact array lengths always looks cheaper. Anything else, a
+ * transaction's BEGIN included, takes its connection from `pool`, where
+ * plans are chosen for the values as usual.
  */
-export function preparingPool(pool: pg.Pool): PostgresPool {
+export function preparingPool(pool: pg.Pool, genericPool?: pg.Pool): PostgresPool {
   return {
     async connect(): Promise<PostgresPoolClient> {
-      const client = await pool.connect();
-      let prepared = preparedBy.get(client);
-      if (!prepared) {
-        prepared = new Set();
-        preparedBy.set(client, prepared);
-      }
-      const statements = prepared;
-      const query = (textOrCursor: unknown, parameters?: ReadonlyArray<unknown>) => {
-        if (typeof textOrCursor !== 'string') return client.query(textOrCursor as pg.Submittable);
-        const values = parameters ? [...parameters] : [];
-        if (values.length === 0 || textOrCursor.length > MAX_PREPARED_LENGTH || !textOrCursor.startsWith(PREPARED_MARK)) {
-          return client.query(textOrCursor, values);
-        }
-        const name = statementName(textOrCursor);
-        if (!statements.has(name)) {
-          if (statements.size >= PREPARED_PER_CONNECTION) return client.query(textOrCursor, values);
-          statements.add(name);
-        }
-        return client.query({ name, text: textOrCursor, values });
+      let client: pg.PoolClient | undefined;
+      const clientFor = async (text: unknown, parameters: ReadonlyArray<unknown> | undefined) => {
+        const useGeneric = genericPool !== undefined && typeof text === 'string' && isMarked(text, parameters);
+        client ??= await (useGeneric ? genericPool : pool).connect();
+        return client;
+      };
+      const query = async (textOrCursor: unknown, parameters?: ReadonlyArray<unknown>) => {
+        const target = await clientFor(textOrCursor, parameters);
+        if (typeof textOrCursor !== 'string') return target.query(textOrCursor as pg.Submittable);
+        return runOn(target, textOrCursor, parameters);
       };
       return {
         // One function serves both overloads of the interface; the branches above tell them apart.
         query: query as unknown as PostgresPoolClient['query'],
-        release: (destroy?: boolean) => client.release(destroy),
+        release: (destroy?: boolean) => client?.release(destroy),
       };
     },
-    end: () => pool.end(),
+    end: async () => {
+      await Promise.all([pool.end(), genericPool?.end()]);
+    },
   };
 }
