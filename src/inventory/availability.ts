@@ -89,30 +89,26 @@ function updatedColumns(update: AvailabilityUpdate): string[] {
 }
 
 /**
- * Builds common table expressions that write one update for every night of
- * its range under `name` and mark the nights dirty. Every other connection
+ * Builds the common table expressions that write one update for every night
+ * of its range as `written` and mark the nights dirty. Every other connection
  * gets the nights. The sending connection gets back the nights where it set
  * an allotment but bookings make `available` lower, or it would oversell.
- * `name` returns unit_type_id, date, allotment and booked of each night after
- * the write; `when` gates the write, so a larger statement can stop it.
+ * `written` returns unit_type_id, date, allotment and booked of each night
+ * after the write. The one-statement webhook apply writes the same rows with
+ * its own text (src/webhooks/one-statement-sql.ts);
+ * test/webhooks-one-statement.test.ts holds the two to the same result.
  */
-export function availabilityWrite(
-  name: string,
-  parkId: string,
-  update: AvailabilityUpdate,
-  options: { sourceChannel: string | null; now: Date },
-  when: RawBuilder<boolean> = sql<boolean>`true`,
-): RawBuilder<unknown> {
+function availabilityWrite(parkId: string, update: AvailabilityUpdate, options: { sourceChannel: string | null; now: Date }): RawBuilder<unknown> {
   const columns = updatedColumns(update);
   const assignments = sql.join(
     [...columns, 'updated_at'].map((column) => sql`${sql.ref(column)} = excluded.${sql.ref(column)}`),
   );
   const minStayArrival = update.minStayArrival !== undefined ? update.minStayArrival : (update.minStay ?? null);
-  const written = sql.table(name);
+  const written = sql.table('written');
   const mark = { parkId, kind: 'availability', unitTypeId: update.unitTypeId, sourceChannel: options.sourceChannel } as const;
   const returnToSender =
     options.sourceChannel !== null && update.allotment !== undefined
-      ? sql`, ${sql.table(`${name}_own`)} as (${markDirtyForConnectionStatement(
+      ? sql`, written_own as (${markDirtyForConnectionStatement(
           { parkId, channel: options.sourceChannel, kind: 'availability' },
           sql`(select w.unit_type_id, w.date from ${written} w where w.booked > 0) as night`,
         )})`
@@ -124,11 +120,10 @@ export function availabilityWrite(
         ${minStayArrival}::integer, ${update.minStayThrough ?? null}::integer, ${update.maxStay ?? null}::integer,
         ${update.closedToArrival ?? false}, ${update.closedToDeparture ?? false}, ${options.now}
       from generate_series(${update.from}::date, ${update.to}::date, interval '1 day') as night
-      where ${when}
       on conflict (park_id, unit_type_id, date) do update set ${assignments}
       returning a.unit_type_id, a.date, a.allotment, a.booked
     ),
-    ${sql.table(`${name}_others`)} as (${markDirtyStatement(mark, sql`${written} as night`)})
+    written_others as (${markDirtyStatement(mark, sql`${written} as night`)})
     ${returnToSender}`;
 }
 
@@ -140,7 +135,7 @@ async function upsertRange(
   options: { sourceChannel: string | null; now: Date },
 ): Promise<Array<{ date: string; allotment: number; booked: number }>> {
   const result = await sql<{ date: string; allotment: number; booked: number }>`
-    with ${availabilityWrite('written', parkId, update, options)}
+    with ${availabilityWrite(parkId, update, options)}
     select date, allotment, booked from written
   `.execute(db);
   return result.rows;

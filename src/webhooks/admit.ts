@@ -60,7 +60,7 @@ export async function admitWebhook(
   // on a concurrent request with the same key holds up the admissions of that connection for as long.
   const result = await prepared(sql<AdmissionRow>`
     with taken as materialized (${take}),
-    claimed as (${claimKeyStatement(scope, fingerprint, now, { when: sql<boolean>`(select taken from taken) = 1` })})
+    claimed as (${claimKeyStatement(scope, fingerprint, now, sql<boolean>`(select taken from taken) = 1`)})
     select taken.taken, taken.tokens, taken."perSecond", taken.burst,
       exists (select 1 from claimed) as claimed,
       e.fingerprint, e.state, e.response_status, e.response_body, e.locked_until, e.expires_at,

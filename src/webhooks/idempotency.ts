@@ -36,32 +36,23 @@ export interface ExistingKey {
   locked_until: Date | null;
 }
 
-/** Options of a claim: a condition that gates it, and a response to store at once instead of holding the key while the request runs. */
-export interface ClaimOptions {
-  /** Claims only when this is true, such as "a rate-limit token was taken". */
-  when?: RawBuilder<boolean>;
-  /** Stores the key as completed with this response, for a statement that also applied the request. */
-  response?: { status: number; body: RawBuilder<unknown> };
-}
-
 /**
  * Builds the statement that claims an Idempotency-Key for this request,
  * returning one row when it did. A key whose holder crashed (lock expired) or
  * whose life ended is taken over. It can run as a common table expression of
- * a larger statement.
+ * a larger statement; `when` gates the claim, such as "a rate-limit token
+ * was taken". The one-statement availability apply stores its key completed
+ * with its own text (one-statement-sql.ts), under the same takeover rule.
  */
-export function claimKeyStatement(scope: KeyScope, fingerprint: string, now: Date, options: ClaimOptions = {}) {
-  const lockedUntil = options.response ? null : new Date(now.getTime() + IDEMPOTENCY_LOCK_MS);
+export function claimKeyStatement(scope: KeyScope, fingerprint: string, now: Date, when: RawBuilder<boolean> = sql`true`) {
+  const lockedUntil = new Date(now.getTime() + IDEMPOTENCY_LOCK_MS);
   const expiresAt = new Date(now.getTime() + IDEMPOTENCY_TTL_MS);
-  const state = options.response ? 'completed' : 'running';
-  const status = options.response?.status ?? null;
-  const body = options.response?.body ?? sql`null`;
   return sql<{ state: string }>`
     insert into idempotency_keys as k (channel, endpoint, idempotency_key, park_id, fingerprint, state,
       response_status, response_body, locked_until, expires_at, created_at)
-    select ${scope.channel}, ${scope.endpoint}, ${scope.key}, ${scope.parkId}, ${fingerprint}, ${state},
-      ${status}::integer, ${body}::jsonb, ${lockedUntil}::timestamptz, ${expiresAt}::timestamptz, ${now}::timestamptz
-    where ${options.when ?? sql`true`}
+    select ${scope.channel}, ${scope.endpoint}, ${scope.key}, ${scope.parkId}, ${fingerprint}, 'running',
+      null, null, ${lockedUntil}::timestamptz, ${expiresAt}::timestamptz, ${now}::timestamptz
+    where ${when}
     on conflict (channel, endpoint, idempotency_key) do update
       set park_id = excluded.park_id, fingerprint = excluded.fingerprint, state = excluded.state,
           response_status = excluded.response_status, response_body = excluded.response_body,

@@ -1,18 +1,14 @@
-import { sql, type RawBuilder } from 'kysely';
+import { CompiledQuery } from 'kysely';
 import type { Executor } from '../audit/audit.ts';
-import { prepared } from '../db/prepared.ts';
 import { SQLSTATE, sqlState } from '../errors.ts';
-import { availabilityWrite, type AvailabilityUpdate } from '../inventory/availability.ts';
-import { syncEventRow, type SyncEvent, type SyncEventStatus } from '../observability/sync-events.ts';
+import type { AvailabilityUpdate } from '../inventory/availability.ts';
+import type { SyncEvent, SyncEventStatus } from '../observability/sync-events.ts';
 import type { PreparedChange } from './apply.ts';
-import { claimKeyStatement, type KeyScope } from './idempotency.ts';
-import { targetStamp } from './target.ts';
-import { advanceVersionsStatement } from './versions.ts';
+import type { KeyScope } from './idempotency.ts';
+import { fieldMask, statementParameters, statementText } from './one-statement-sql.ts';
 
 /** Most updates one statement applies; a larger request goes through the transaction path. */
 const MAX_UPDATES = 50;
-/** Conflict nights an event row lists, as in the transaction path. */
-const EVENT_CONFLICT_SAMPLE = 20;
 
 type AvailabilityChange = Extract<PreparedChange, { kind: 'availability' }>;
 
@@ -56,24 +52,6 @@ export type OneStatementOutcome =
   | { kind: 'fallback'; reason: 'key_stored' | 'version_refused' | 'retry' }
   | { kind: 'stale_target' };
 
-/** Builds the insert of the request's event row, with status and detail from the statement's `outcome`. */
-function eventInsert(event: SyncEvent): RawBuilder<unknown> {
-  const row: Record<string, unknown> = {
-    ...syncEventRow(event),
-    status: sql`(select status from outcome)`,
-    detail: sql`(select detail from outcome)`,
-  };
-  const columns = sql.join(Object.keys(row).map((column) => sql.ref(column)));
-  return sql`insert into channel_sync_events (${columns}) values (${sql.join(Object.values(row))})`;
-}
-
-/** Builds the check that raises PS428 when the cached target's rows changed; true when there is no cached target. */
-function stampCheck(input: OneStatementInput): RawBuilder<boolean> {
-  if (input.cachedStamp === null) return sql<boolean>`true`;
-  return sql<boolean>`parksync_check(${targetStamp(input.parkId, input.channel)} is not distinct from ${input.cachedStamp}::text,
-    ${SQLSTATE.targetChanged}, 'the cached webhook target changed')`;
-}
-
 const FALLBACKS: Record<string, OneStatementOutcome> = {
   [SQLSTATE.versionRefused]: { kind: 'fallback', reason: 'version_refused' },
   [SQLSTATE.keyStored]: { kind: 'fallback', reason: 'key_stored' },
@@ -91,41 +69,12 @@ const FALLBACKS: Record<string, OneStatementOutcome> = {
  * target raises inside the statement (parksync_check), so nothing is kept.
  */
 export async function applyInOneStatement(db: Executor, input: OneStatementInput): Promise<OneStatementOutcome> {
-  const { change, parkId, channel, now, scope, event } = input;
-  const keys = [...new Set(change.entityKeys)];
-  const options = { sourceChannel: channel, now };
-  const writes = change.body.updates.map((update, index) => availabilityWrite(`written_${index}`, parkId, update, options));
-  const written = change.body.updates.map((_, index) => sql`select ${index}::integer as step, w.* from ${sql.table(`written_${index}`)} w`);
-  const conflict = sql`jsonb_build_object('unitTypeId', unit_type_id, 'date', date, 'allotment', allotment, 'booked', booked)`;
-  const claim = claimKeyStatement(scope, input.fingerprint, now, { response: { status: 202, body: sql`(select body from outcome)` } });
+  const updates = input.change.body.updates;
+  const masks = updates.map(fieldMask);
+  const text = statementText([...new Set(masks)].sort((a, b) => a - b));
+  const parameters = statementParameters({ ...input, entityKeys: input.change.entityKeys, updates, masks });
   try {
-    const result = await prepared(sql<{ status: SyncEventStatus; body: Record<string, unknown> }>`
-      with versions as (${advanceVersionsStatement({ channel, parkId, kind: 'availability' }, keys, input.version, now)}),
-      ${sql.join(writes)},
-      written as (${sql.join(written, sql` union all `)}),
-      conflicts as (select step, unit_type_id, date, allotment, booked from written where booked > allotment),
-      counted as (
-        select (select count(*) from written)::integer as nights, (select count(*) from conflicts)::integer as conflict_count,
-          coalesce((select jsonb_agg(${conflict} order by step, date) from conflicts), '[]'::jsonb) as listed,
-          coalesce((select jsonb_agg(${conflict} order by step, date) from
-            (select * from conflicts order by step, date limit ${EVENT_CONFLICT_SAMPLE}) as sample), '[]'::jsonb) as sampled
-      ),
-      outcome as (
-        select case when conflict_count > 0 then 'conflict' else 'applied' end as status,
-          jsonb_build_object('eventId', ${event.eventId}::text, 'status', 'applied')
-            || case when conflict_count > 0 then jsonb_build_object('conflicts', listed) else '{}'::jsonb end as body,
-          jsonb_build_object('updates', ${change.body.updates.length}::integer, 'nights', nights,
-            'conflicts', conflict_count, 'conflictNights', sampled) as detail
-        from counted
-      ),
-      event as (${eventInsert(event)}),
-      claimed as (${claim})
-      select status, body,
-        parksync_check((select count(*) from versions) = ${keys.length}, ${SQLSTATE.versionRefused}, 'X-Version refused') as versions_advanced,
-        parksync_check(exists (select 1 from claimed), ${SQLSTATE.keyStored}, 'Idempotency-Key already stored') as key_claimed,
-        ${stampCheck(input)} as target_current
-      from outcome
-    `).execute(db);
+    const result = await db.executeQuery<{ status: SyncEventStatus; body: Record<string, unknown> }>(CompiledQuery.raw(text, parameters));
     const row = result.rows[0];
     if (!row) throw new Error('the availability statement returned no outcome');
     const { eventId, status, ...rest } = row.body;
