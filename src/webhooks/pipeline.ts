@@ -145,8 +145,7 @@ function eventEntry(
   httpStatus: number,
   extra: EventExtra,
 ): SyncEvent {
-  return {
-    ...(extra.eventId ? { eventId: extra.eventId } : {}),
+  const event: SyncEvent = {
     occurredAt: now,
     parkId: progress.parkId,
     channel: request.channel,
@@ -161,6 +160,8 @@ function eventEntry(
     requestId: request.requestId,
     detail: extra.detail ?? null,
   };
+  if (extra.eventId) event.eventId = extra.eventId;
+  return event;
 }
 
 /** Raised when a cached webhook target may be out of date; the request then runs again on a fresh one. */
@@ -314,7 +315,7 @@ async function runWebhook(ctx: AppContext, request: WebhookRequest, useCache: bo
     progress.idempotencyKey = scope.key;
     progress.version = oneStatement.version;
     const eventId = randomUUID();
-    const event = { ...eventEntry(request, progress, now, started, 'applied', 202, { eventId }), eventId };
+    const event = Object.assign(eventEntry(request, progress, now, started, 'applied', 202, {}), { eventId });
     const outcome = await applyInOneStatement(ctx.db, {
       ...oneStatement,
       parkId: bodyParkId,
@@ -328,7 +329,9 @@ async function runWebhook(ctx: AppContext, request: WebhookRequest, useCache: bo
     if (outcome.kind === 'stale_target') throw new StaleTarget({ decision, limit });
     if (outcome.kind === 'applied') {
       // The stored row's latency stops before the statement; the latency metric counts the statement too.
-      countSyncEvent({ ...event, status: outcome.status, latencyMs: Math.round(performance.now() - started) });
+      event.status = outcome.status;
+      event.latencyMs = Math.round(performance.now() - started);
+      countSyncEvent(event);
       return { status: 202, body: outcome.body, headers: { ...progress.rateHeaders } };
     }
     progress.idempotencyKey = null;
