@@ -27,6 +27,8 @@ const CONCURRENCY = 32;
 /** The two fixed rates, as fractions of parksync's saturation throughput in the same run. */
 const RATE_FRACTIONS = [0.25, 0.5] as const;
 const PROFILE_REQUESTS = 300;
+/** Saturation rounds per server; the servers take turns, and the ratio is the median of the rounds' ratios. */
+const SATURATION_ROUNDS = 5;
 const MEMORY_SAMPLE_MS = 250;
 const AFTER_LOAD_WAIT_MS = 10_000;
 
@@ -45,7 +47,7 @@ interface MemoryRow {
 }
 
 function phase(contender: Contender, name: string, context: BenchContext, run: 'warm-up' | 'saturation'): Promise<PhaseResult> {
-  const durationMs = run === 'warm-up' ? phaseMs(context, 3, 1) : phaseMs(context, 10, 4);
+  const durationMs = run === 'warm-up' ? phaseMs(context, 3, 1) : phaseMs(context, 5, 2);
   return runClosedLoop({
     name,
     client: contender.client,
@@ -156,6 +158,8 @@ type ProfiledRun = CpuSummary & { throughput: number };
 
 interface IngestResults {
   saturation: { parksync: SaturationResult; floor: SaturationResult; parksyncInfo: SaturationResult };
+  /** Every saturation round, in the order run; `saturation` holds the round with the median ratio. */
+  rounds: SaturationRound[];
   rates: Array<{ rate: number; parksync: PhaseResult; floor: PhaseResult }>;
   memory: MemoryRow[];
   profile: PipelineProfile;
@@ -170,10 +174,10 @@ async function measure(context: BenchContext, setup: Setup): Promise<IngestResul
   await phase(parksync, 'parksync warm-up', context, 'warm-up');
   await phase(floor, 'floor warm-up', context, 'warm-up');
 
-  // The two servers take turns, so a slow spell of this shared machine hits both rather than one.
+  // The two servers take turns, round after round, so a slow spell of this shared machine hits both rather than one.
   context.log('ingest: saturation');
-  const parksyncSaturation = await saturation(parksync, context, setup.databaseUrl);
-  const floorSaturation = await saturation(floor, context, setup.databaseUrl);
+  const rounds = await saturationRounds(parksync, floor, context, setup.databaseUrl);
+  const { parksync: parksyncSaturation, floor: floorSaturation } = medianRound(rounds);
 
   const rates = [];
   for (const fraction of RATE_FRACTIONS) {
@@ -224,7 +228,37 @@ async function measure(context: BenchContext, setup: Setup): Promise<IngestResul
     floorWebhooks: floor.webhooks,
   });
 
-  return { saturation: { parksync: parksyncSaturation, floor: floorSaturation, parksyncInfo }, rates, memory, profile, cpu };
+  return { saturation: { parksync: parksyncSaturation, floor: floorSaturation, parksyncInfo }, rounds, rates, memory, profile, cpu };
+}
+
+interface SaturationRound {
+  parksync: SaturationResult;
+  floor: SaturationResult;
+}
+
+const roundRatio = (round: SaturationRound) => round.parksync.throughput / round.floor.throughput;
+
+/** Runs the saturation rounds; the server that goes first alternates from round to round. */
+async function saturationRounds(parksync: Contender, floor: Contender, context: BenchContext, databaseUrl: string): Promise<SaturationRound[]> {
+  const rounds: SaturationRound[] = [];
+  for (let round = 0; round < SATURATION_ROUNDS; round += 1) {
+    if (round % 2 === 0) {
+      const ours = await saturation(parksync, context, databaseUrl);
+      rounds.push({ parksync: ours, floor: await saturation(floor, context, databaseUrl) });
+    } else {
+      const theirs = await saturation(floor, context, databaseUrl);
+      rounds.push({ parksync: await saturation(parksync, context, databaseUrl), floor: theirs });
+    }
+  }
+  return rounds;
+}
+
+/** The round whose throughput ratio is the median of all rounds. */
+function medianRound(rounds: readonly SaturationRound[]): SaturationRound {
+  const sorted = [...rounds].sort((a, b) => roundRatio(a) - roundRatio(b));
+  const median = sorted[Math.floor(sorted.length / 2)];
+  if (!median) throw new Error('no saturation round ran');
+  return median;
 }
 
 /** Runs another process of the server under `node --cpu-prof` through a warm-up and a saturation phase, and sums its profile. */
@@ -282,6 +316,16 @@ function renderIngest(context: BenchContext, results: IngestResults): string {
     ]),
   );
   const saturationSeconds = (parksync.durationMs / 1000).toFixed(0);
+  const roundRows = markdownTable(
+    ['round', 'first', 'floor webhooks/s', 'parksync webhooks/s', 'parksync vs floor'],
+    results.rounds.map((round, index) => [
+      String(index + 1),
+      index % 2 === 0 ? 'parksync' : 'floor',
+      formatCount(round.floor.throughput),
+      formatCount(round.parksync.throughput),
+      formatRatio(roundRatio(round)),
+    ]),
+  );
   return [
     '## (a) Ingest of signed availability webhooks on PostgreSQL',
     '',
@@ -294,12 +338,16 @@ function renderIngest(context: BenchContext, results: IngestResults): string {
       'the same HMAC and timestamp, then runs BEGIN, an idempotency insert, an availability upsert guarded by the version, ' +
       'an event insert, an outbox upsert and COMMIT, on the same PostgreSQL server. Both have a pool of 10 connections.',
     '',
-    `Saturation: closed loop, ${CONCURRENCY} requests in flight, ${saturationSeconds} s each, after a warm-up. The two servers take turns. ` +
+    `Saturation: closed loop, ${CONCURRENCY} requests in flight, after a warm-up, in ${SATURATION_ROUNDS} rounds of ${saturationSeconds} s per server. ` +
+      'The two servers take turns and the one that goes first alternates. The table shows the round whose ratio is the median of ' +
+      'the rounds (all rounds are listed below it), since a slow spell of this shared machine can halve one phase. ' +
       'The LOG_LEVEL=info row is a second parksync process on the same database, measured after the others. ' +
       'PostgreSQL CPU sums every `postgres` process on the machine (the server runs here), and WAL bytes come from ' +
       'pg_current_wal_lsn() before and after the phase.',
     '',
     saturation,
+    '',
+    roundRows,
     '',
     'Fixed rates: open loop at 25 % and 50 % of the parksync saturation throughput above. Latency counts from the moment ' +
       'each request was due, so time spent queueing in the generator is included.',
