@@ -1,6 +1,9 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PGlite } from '@electric-sql/pglite';
+import { PGliteDialect } from 'kysely-pglite-dialect';
+import { preparingPglite } from '../src/db/pglite-prepared.ts';
 import { prepared, preparingPool } from '../src/db/prepared.ts';
 import { createTestDatabase, testDatabaseKind, type TestDatabase } from './helpers/database.ts';
 
@@ -48,6 +51,40 @@ describe.runIf(testDatabaseKind() === 'postgres')('preparingPool', () => {
       expect(plain.rows[0]).toMatchObject({ mode: 'auto', app: 'parksync-main' });
       const inTransaction = await db.transaction().execute(async (trx) => (await prepared(setting).execute(trx)).rows[0]);
       expect(inTransaction).toMatchObject({ mode: 'auto', app: 'parksync-main' });
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
+describe('preparingPglite', () => {
+  it('prepares marked statements once in the session', async () => {
+    const db = new Kysely<Record<string, never>>({ dialect: new PGliteDialect(preparingPglite(await PGlite.create())) });
+    try {
+      const results = [];
+      for (let run = 0; run < 3; run += 1) {
+        const day = `2027-01-0${run + 1}`;
+        const marked = prepared(sql<{ next: number; days: string[]; missing: string | null; at: Date }>`
+          select ${run}::integer + 1 as next, ${[day, null]}::date[]::text[] as days, ${null}::text as missing, ${new Date(Date.UTC(2027, 0, 1))}::timestamptz as at`);
+        results.push((await marked.execute(db)).rows[0]);
+      }
+      expect(results.map((row) => row?.next)).toEqual([1, 2, 3]);
+      expect(results[2]).toMatchObject({ days: ['2027-01-03', null], missing: null, at: new Date(Date.UTC(2027, 0, 1)) });
+      const statements = await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(db);
+      expect(statements.rows).toHaveLength(1);
+      expect(statements.rows[0]?.statement).toMatch(/^\/\* prepared \*\/\s+select \$1::integer \+ 1 as next/);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('keeps the session usable after a marked statement fails', async () => {
+    const db = new Kysely<Record<string, never>>({ dialect: new PGliteDialect(preparingPglite(await PGlite.create())) });
+    try {
+      const divide = (by: number) => prepared(sql<{ quotient: number }>`select 10 / ${by}::integer as quotient`).execute(db);
+      await expect(divide(0)).rejects.toMatchObject({ code: '22012' });
+      expect((await divide(5)).rows).toEqual([{ quotient: 2 }]);
+      expect((await sql<{ one: number }>`select 1 as one`.execute(db)).rows).toEqual([{ one: 1 }]);
     } finally {
       await db.destroy();
     }

@@ -3,6 +3,7 @@ import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
+import { preparingPglite } from './pglite-prepared.ts';
 import { preparingPool } from './prepared.ts';
 import type { Database } from './schema.ts';
 
@@ -117,7 +118,7 @@ async function openPglite(dataDir: string | undefined): Promise<DatabaseHandle> 
   const client = await PGlite.create(dataDir, {
     parsers: { [pgliteTypes.INT8]: parseInt8, [pgliteTypes.DATE]: parseDate },
   });
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(client) });
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(preparingPglite(client)) });
 
   // PGlite has one connection; going through Kysely's connection keeps this
   // transaction serialised with every other query on the handle.

@@ -19,7 +19,8 @@ const PREPARED_MARK = '/* prepared */';
 const names = new Map<string, string>();
 const preparedBy = new WeakMap<pg.PoolClient, Set<string>>();
 
-function statementName(text: string): string {
+/** Returns the name a statement text is prepared under: the same text always gets the same name. */
+export function statementName(text: string): string {
   let name = names.get(text);
   if (name === undefined) {
     name = `parksync_${createHash('sha256').update(text).digest('base64url').slice(0, 22)}`;
@@ -38,14 +39,15 @@ export function preparedText(text: string): string {
  * it, so the server parses it once per connection and may reuse a generic
  * plan. Use it only for hot statements whose plan does not depend on the
  * values: a generic plan for a query whose best plan depends on them (how
- * many rows a filter leaves, say) can be far slower. PGlite ignores it.
+ * many rows a filter leaves, say) can be far slower. On PGlite the statement
+ * is prepared in its one session instead (pglite-prepared.ts).
  */
 export function prepared<T>(statement: RawBuilder<T>): RawBuilder<T> {
   return sql<T>`${sql.raw(PREPARED_MARK)} ${statement}`;
 }
 
-/** Whether a statement is one `prepared` marked and short enough to keep prepared. */
-function isMarked(text: string, parameters: ReadonlyArray<unknown> | undefined): boolean {
+/** Returns true for a statement marked with `prepared`, with parameters, and short enough to keep prepared. */
+export function isMarked(text: string, parameters: ReadonlyArray<unknown> | undefined): boolean {
   return parameters !== undefined && parameters.length > 0 && text.length <= MAX_PREPARED_LENGTH && text.startsWith(PREPARED_MARK);
 }
 

@@ -1,0 +1,82 @@
+import { parse, protocol, type PGlite, type Results } from '@electric-sql/pglite';
+import { isMarked, statementName } from './prepared.ts';
+
+/** Statements the PGlite session keeps prepared; queries beyond these are parsed and planned each time. */
+const PREPARED_PER_SESSION = 256;
+
+const { serialize } = protocol;
+
+/**
+ * Wraps PGlite so that the statements marked with `prepared` are prepared
+ * once in its session and then only bound and executed, as the node-postgres
+ * pool does on each PostgreSQL connection. PGlite's own `query` parses and
+ * analyses every statement again, which was most of the cost of the long
+ * webhook statement. Everything else goes to `query` unchanged.
+ *
+ * Only Kysely's PGlite dialect calls the wrapper, and the dialect lends its
+ * one connection to one caller at a time, so the messages of a statement
+ * never interleave with another caller's.
+ */
+export function preparingPglite(client: PGlite): PGlite {
+  const parameterTypes = new Map<string, number[]>();
+
+  const prepare = async (name: string, text: string): Promise<number[]> => {
+    const messages = await client.execProtocolStream(
+      joinMessages([serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), serialize.sync()]),
+      { syncToFs: false },
+    );
+    const description = messages.find((message) => message.name === 'parameterDescription') as { dataTypeIDs?: number[] } | undefined;
+    const types = description?.dataTypeIDs ?? [];
+    parameterTypes.set(name, types);
+    return types;
+  };
+
+  // Bind, Describe, Execute and Sync go in one call: PGlite reads every message in the buffer, and after an
+  // error it skips to the Sync, so the session is ready for the next statement either way.
+  const runPrepared = async (text: string, values: readonly unknown[]): Promise<Results> => {
+    const name = statementName(text);
+    const types = parameterTypes.get(name) ?? (await prepare(name, text));
+    const serialized = values.map((value, index) => serializeValue(client, value, types[index]));
+    const messages = await client.execProtocolStream(
+      joinMessages([serialize.bind({ statement: name, values: serialized }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()]),
+      { syncToFs: false },
+    );
+    await client.syncToFs();
+    const [result] = parse.parseResults(messages, client.parsers);
+    if (!result) throw new Error('PGlite returned no result for a prepared statement');
+    return result;
+  };
+
+  const query = (text: string, values?: unknown[], options?: Parameters<PGlite['query']>[2]) => {
+    const known = parameterTypes.has(statementName(text)) || parameterTypes.size < PREPARED_PER_SESSION;
+    if (options !== undefined || !isMarked(text, values) || !known) return client.query(text, values, options);
+    return client.runExclusive(() => runPrepared(text, values ?? []));
+  };
+
+  // PGlite's methods read private fields, so they are called on the client itself, never on the proxy.
+  return new Proxy(client, {
+    get: (target, property) => {
+      if (property === 'query') return query;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/** Joins protocol messages into one buffer, so PGlite takes them in one call. */
+function joinMessages(messages: readonly Uint8Array[]): Uint8Array {
+  const joined = new Uint8Array(messages.reduce((length, message) => length + message.length, 0));
+  let offset = 0;
+  for (const message of messages) {
+    joined.set(message, offset);
+    offset += message.length;
+  }
+  return joined;
+}
+
+/** Turns a parameter into PGlite's text form for its type, as PGlite's own `query` does. */
+function serializeValue(client: PGlite, value: unknown, type: number | undefined): string | null {
+  if (value === null || value === undefined) return null;
+  const serializer = type === undefined ? undefined : client.serializers[type];
+  return serializer ? serializer(value) : String(value);
+}
