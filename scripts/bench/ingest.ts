@@ -336,7 +336,8 @@ function renderIngest(context: BenchContext, results: IngestResults): string {
       '`parksync serve` process with LOG_LEVEL=warn on a scratch database; the park has a second connection, so each ' +
       'webhook also writes one outbound mark. The floor (scripts/bench/floor-server.ts) is one Fastify route that checks ' +
       'the same HMAC and timestamp, then runs BEGIN, an idempotency insert, an availability upsert guarded by the version, ' +
-      'an event insert, an outbox upsert and COMMIT, on the same PostgreSQL server. Both have a pool of 10 connections.',
+      'an event insert, an outbox upsert and COMMIT, on the same PostgreSQL server. Each opens at most 10 connections: the floor ' +
+      'in one pool, parksync in two pools of 5 (one for its prepared webhook statements, docs/architecture.md).',
     '',
     `Saturation: closed loop, ${CONCURRENCY} requests in flight, after a warm-up, in ${SATURATION_ROUNDS} rounds of ${saturationSeconds} s per server. ` +
       'The two servers take turns and the one that goes first alternates. The table shows the round whose ratio is the median of ' +

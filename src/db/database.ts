@@ -27,7 +27,7 @@ export interface DatabaseHandle {
 export interface DatabaseOptions {
   databaseUrl?: string | undefined;
   dataDir?: string | undefined;
-  /** Maximum pool size for PostgreSQL; ignored by PGlite, which has one connection. */
+  /** Most PostgreSQL connections the process opens (at least 2, default 10), half of them for the prepared webhook statements; ignored by PGlite, which has one connection. */
   poolSize?: number;
   applicationName?: string;
 }
@@ -80,14 +80,13 @@ function listenForErrors(pool: pg.Pool): pg.Pool {
 
 function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
   configurePgTypes();
-  const poolOptions = {
-    connectionString: url,
-    max: options.poolSize ?? 10,
-    application_name: options.applicationName ?? 'parksync',
-  };
-  const pool = listenForErrors(new pg.Pool(poolOptions));
+  // The connections are shared out between the two pools, so a process never opens more than poolSize.
+  const poolSize = Math.max(2, options.poolSize ?? 10);
+  const genericSize = Math.floor(poolSize / 2);
+  const poolOptions = { connectionString: url, application_name: options.applicationName ?? 'parksync' };
+  const pool = listenForErrors(new pg.Pool({ ...poolOptions, max: poolSize - genericSize }));
   // Connections for the prepared webhook statements that run alone; see preparingPool.
-  const genericPool = listenForErrors(new pg.Pool({ ...poolOptions, options: '-c plan_cache_mode=force_generic_plan' }));
+  const genericPool = listenForErrors(new pg.Pool({ ...poolOptions, max: genericSize, options: '-c plan_cache_mode=force_generic_plan' }));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool, genericPool) }) });
 
   const runScript: ScriptRunner = async (work) => {

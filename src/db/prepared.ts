@@ -86,21 +86,25 @@ function runOn(client: pg.PoolClient, text: string, parameters: ReadonlyArray<un
 export function preparingPool(pool: pg.Pool, genericPool?: pg.Pool): PostgresPool {
   return {
     async connect(): Promise<PostgresPoolClient> {
-      let client: pg.PoolClient | undefined;
-      const clientFor = async (text: unknown, parameters: ReadonlyArray<unknown> | undefined) => {
+      // The first statement chooses the pool; a statement sent before that connection is open waits for it.
+      let connecting: Promise<pg.PoolClient> | undefined;
+      const clientFor = (text: unknown, parameters: ReadonlyArray<unknown> | undefined) => {
         const useGeneric = genericPool !== undefined && typeof text === 'string' && isMarked(text, parameters);
-        client ??= await (useGeneric ? genericPool : pool).connect();
-        return client;
+        connecting ??= (useGeneric ? genericPool : pool).connect();
+        return connecting;
       };
       const query = async (textOrCursor: unknown, parameters?: ReadonlyArray<unknown>) => {
         const target = await clientFor(textOrCursor, parameters);
         if (typeof textOrCursor !== 'string') return target.query(textOrCursor as pg.Submittable);
         return runOn(target, textOrCursor, parameters);
       };
+      const release = (destroy?: boolean) => {
+        connecting?.then((client) => client.release(destroy)).catch(() => undefined);
+      };
       return {
         // One function serves both overloads of the interface; the branches above tell them apart.
         query: query as unknown as PostgresPoolClient['query'],
-        release: (destroy?: boolean) => client?.release(destroy),
+        release,
       };
     },
     end: async () => {
