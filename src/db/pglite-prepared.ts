@@ -6,6 +6,14 @@ const PREPARED_PER_SESSION = 256;
 
 const { serialize } = protocol;
 
+/** A statement prepared in the session: its parameter types and the description of its rows, if it returns any. */
+interface PreparedStatement {
+  parameterTypes: number[];
+  rowDescription: BackendMessage | undefined;
+}
+
+type BackendMessage = Awaited<ReturnType<PGlite['execProtocolStream']>>[number];
+
 /**
  * Wraps PGlite so that the statements marked with `prepared` are prepared
  * once in its session and then only bound and executed, as the node-postgres
@@ -18,39 +26,44 @@ const { serialize } = protocol;
  * never interleave with another caller's.
  */
 export function preparingPglite(client: PGlite): PGlite {
-  const parameterTypes = new Map<string, number[]>();
+  const statements = new Map<string, PreparedStatement>();
 
-  const prepare = async (name: string, text: string): Promise<number[]> => {
+  const prepare = async (name: string, text: string): Promise<PreparedStatement> => {
     const messages = await client.execProtocolStream(
       joinMessages([serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), serialize.sync()]),
       { syncToFs: false },
     );
-    const description = messages.find((message) => message.name === 'parameterDescription') as { dataTypeIDs?: number[] } | undefined;
-    const types = description?.dataTypeIDs ?? [];
-    parameterTypes.set(name, types);
-    return types;
+    const parameters = messages.find((message) => message.name === 'parameterDescription') as { dataTypeIDs?: number[] } | undefined;
+    const statement = {
+      parameterTypes: parameters?.dataTypeIDs ?? [],
+      rowDescription: messages.find((message) => message.name === 'rowDescription'),
+    };
+    statements.set(name, statement);
+    return statement;
   };
 
-  // Bind, Describe, Execute and Sync go in one call: PGlite reads every message in the buffer, and after an
-  // error it skips to the Sync, so the session is ready for the next statement either way.
-  const runPrepared = async (text: string, values: readonly unknown[]): Promise<Results> => {
-    const name = statementName(text);
-    const types = parameterTypes.get(name) ?? (await prepare(name, text));
-    const serialized = values.map((value, index) => serializeValue(client, value, types[index]));
+  // Bind, Execute and Sync go in one call: PGlite reads every message in the buffer, and after an error it
+  // skips to the Sync, so the session is ready for the next statement either way. The row description
+  // read when the statement was prepared stands in for a Describe at every execution.
+  const runPrepared = async (name: string, text: string, values: readonly unknown[]): Promise<Results> => {
+    const statement = statements.get(name) ?? (await prepare(name, text));
+    const serialized = values.map((value, index) => serializeValue(client, value, statement.parameterTypes[index]));
     const messages = await client.execProtocolStream(
-      joinMessages([serialize.bind({ statement: name, values: serialized }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()]),
+      joinMessages([serialize.bind({ statement: name, values: serialized }), serialize.execute({}), serialize.sync()]),
       { syncToFs: false },
     );
     await client.syncToFs();
-    const [result] = parse.parseResults(messages, client.parsers);
+    const described = statement.rowDescription ? [statement.rowDescription, ...messages] : messages;
+    const [result] = parse.parseResults(described, client.parsers);
     if (!result) throw new Error('PGlite returned no result for a prepared statement');
     return result;
   };
 
   const query = (text: string, values?: unknown[], options?: Parameters<PGlite['query']>[2]) => {
-    const known = parameterTypes.has(statementName(text)) || parameterTypes.size < PREPARED_PER_SESSION;
-    if (options !== undefined || !isMarked(text, values) || !known) return client.query(text, values, options);
-    return client.runExclusive(() => runPrepared(text, values ?? []));
+    if (options !== undefined || !isMarked(text, values)) return client.query(text, values, options);
+    const name = statementName(text);
+    if (!statements.has(name) && statements.size >= PREPARED_PER_SESSION) return client.query(text, values);
+    return client.runExclusive(() => runPrepared(name, text, values ?? []));
   };
 
   // PGlite's methods read private fields, so they are called on the client itself, never on the proxy.
