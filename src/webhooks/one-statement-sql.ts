@@ -159,16 +159,17 @@ const EVENT_AND_KEY = `event as (
  * The final select, which raises (parksync_check) when a version was refused,
  * the key is already stored, or the cached target's rows changed. $22 is the
  * cached target's stamp, as targetStamp in target.ts builds it, or null when
- * the target was read for this request.
+ * the target was read for this request. The stamp check sits in a CASE
+ * because PostgreSQL does not promise to evaluate OR from left to right.
  */
 const CHECKED_RESULT = `select status, body,
     parksync_check((select count(*) from versions) = cardinality($5::text[]), '${SQLSTATE.versionRefused}', 'X-Version refused') as versions_advanced,
     parksync_check(exists (select 1 from claimed), '${SQLSTATE.keyStored}', 'Idempotency-Key already stored') as key_claimed,
-    $22::text is null or parksync_check(
+    case when $22::text is null then true else parksync_check(
       (select c.xmin::text || '/' || p.xmin::text || '/' || (select count(*) from unit_types u where u.park_id = p.park_id)
         from connections c join parks p on p.park_id = c.park_id
         where c.park_id = $1 and c.channel = $2) is not distinct from $22::text,
-      '${SQLSTATE.targetChanged}', 'the cached webhook target changed') as target_current
+      '${SQLSTATE.targetChanged}', 'the cached webhook target changed') end as target_current
   from outcome`;
 
 /**
