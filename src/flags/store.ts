@@ -13,6 +13,8 @@ import { FLAGS, isFlagName, resolveFlag, type FlagName, type FlagScope, type Fla
 
 /** How long a process reuses the settings it read; other processes see a change within this time. */
 const CACHE_TTL_MS = 2_000;
+/** The flag metadata key under which the provider reports the number of the settings it resolved with. */
+const SETTINGS_GENERATION = 'settingsGeneration';
 
 export async function loadFlagSettings(db: Executor): Promise<FlagSetting[]> {
   const rows = await db.selectFrom('flag_settings').select(['flag', 'channel', 'park_id', 'value']).execute();
@@ -26,7 +28,8 @@ export async function loadFlagSettings(db: Executor): Promise<FlagSetting[]> {
 class DatabaseFlagProvider implements Provider {
   readonly metadata = { name: 'parksync-database' } as const;
   readonly runsOn = 'server' as const;
-  private cache: { settings: FlagSetting[]; loadedAt: number } | undefined;
+  private cache: { settings: FlagSetting[]; loadedAt: number; generation: number } | undefined;
+  private generation = 0;
 
   constructor(private readonly db: Executor) {}
 
@@ -34,17 +37,18 @@ class DatabaseFlagProvider implements Provider {
     this.cache = undefined;
   }
 
-  /** The settings read less than CACHE_TTL_MS ago, or undefined when the next evaluation must read the table. */
-  freshSettings(): FlagSetting[] | undefined {
-    return this.cache && Date.now() - this.cache.loadedAt < CACHE_TTL_MS ? this.cache.settings : undefined;
+  /** The number of the settings read less than CACHE_TTL_MS ago, or undefined when the next evaluation must read the table. */
+  freshGeneration(): number | undefined {
+    return this.cache && Date.now() - this.cache.loadedAt < CACHE_TTL_MS ? this.cache.generation : undefined;
   }
 
-  private async settings(): Promise<FlagSetting[]> {
+  private async settings(): Promise<{ settings: FlagSetting[]; generation: number }> {
     const now = Date.now();
-    if (this.cache && now - this.cache.loadedAt < CACHE_TTL_MS) return this.cache.settings;
+    if (this.cache && now - this.cache.loadedAt < CACHE_TTL_MS) return this.cache;
     const settings = await loadFlagSettings(this.db);
-    this.cache = { settings, loadedAt: now };
-    return settings;
+    this.generation += 1;
+    this.cache = { settings, loadedAt: now, generation: this.generation };
+    return this.cache;
   }
 
   async resolveStringEvaluation(
@@ -57,8 +61,9 @@ class DatabaseFlagProvider implements Provider {
       channel: typeof context.channel === 'string' ? context.channel : undefined,
       parkId: typeof context.parkId === 'string' ? context.parkId : undefined,
     };
-    const value = resolveFlag(flagKey, await this.settings(), scope);
-    return { value, reason: StandardResolutionReasons.TARGETING_MATCH };
+    const { settings, generation } = await this.settings();
+    const value = resolveFlag(flagKey, settings, scope);
+    return { value, reason: StandardResolutionReasons.TARGETING_MATCH, flagMetadata: { [SETTINGS_GENERATION]: generation } };
   }
 
   async resolveBooleanEvaluation(_key: string, defaultValue: boolean): Promise<ResolutionDetails<boolean>> {
@@ -78,15 +83,15 @@ class DatabaseFlagProvider implements Provider {
  * Reads and writes feature flags; `evaluate` is the one way the rest of parksync reads a flag.
  *
  * An evaluation depends only on the flag, the scope and the settings the
- * provider holds, so its result is kept with that set of settings: every
- * webhook reads `channel_sync_webhooks`, and the OpenFeature call costs more
- * than the lookup. When the provider reads the table again, the results kept
- * for the old settings are dropped with them.
+ * provider holds, so its result is kept with the number of the settings it
+ * came from, which the provider reports in the flag metadata: every webhook
+ * reads `channel_sync_webhooks`, and the OpenFeature call costs more than the
+ * lookup. A result is used only while those settings are still fresh.
  */
 export class FlagStore {
   private readonly provider: DatabaseFlagProvider;
   private readonly client: Client;
-  private readonly results = new WeakMap<FlagSetting[], Map<string, string>>();
+  private results: { generation: number; values: Map<string, string> } = { generation: 0, values: new Map() };
 
   constructor(private readonly db: Executor) {
     this.provider = new DatabaseFlagProvider(db);
@@ -98,26 +103,23 @@ export class FlagStore {
 
   async evaluate(flag: FlagName, scope: FlagScope = {}): Promise<string> {
     const key = `${flag}\n${scope.channel ?? ''}\n${scope.parkId ?? ''}`;
-    const kept = this.keptResults()?.get(key);
+    const fresh = this.provider.freshGeneration();
+    const kept = fresh === this.results.generation ? this.results.values.get(key) : undefined;
     if (kept !== undefined) return kept;
-    const value = await this.client.getStringValue(flag, FLAGS[flag].defaultValue, {
+    const details = await this.client.getStringDetails(flag, FLAGS[flag].defaultValue, {
       ...(scope.channel ? { channel: scope.channel } : {}),
       ...(scope.parkId ? { parkId: scope.parkId } : {}),
     });
-    this.keptResults()?.set(key, value);
-    return value;
+    const generation = details.flagMetadata[SETTINGS_GENERATION];
+    if (typeof generation === 'number' && details.errorCode === undefined) this.keep(generation, key, details.value);
+    return details.value;
   }
 
-  /** The results kept for the provider's current settings, or undefined when they have expired. */
-  private keptResults(): Map<string, string> | undefined {
-    const settings = this.provider.freshSettings();
-    if (!settings) return undefined;
-    let results = this.results.get(settings);
-    if (!results) {
-      results = new Map();
-      this.results.set(settings, results);
-    }
-    return results;
+  /** Keeps a result with the number of the settings it came from; results of older settings are dropped. */
+  private keep(generation: number, key: string, value: string): void {
+    if (generation < this.results.generation) return;
+    if (generation > this.results.generation) this.results = { generation, values: new Map() };
+    this.results.values.set(key, value);
   }
 
   async set(executor: Executor, setting: FlagSetting, actor: string): Promise<void> {
