@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays } from '../src/lib/dates.ts';
+import { webhookFallbacks } from '../src/observability/metrics.ts';
+import { fieldMask, statementParameters, statementText } from '../src/webhooks/one-statement-sql.ts';
 import { startHarness, seedPark, type Harness } from './helpers/harness.ts';
 import { connectChannel, sendWebhook } from './helpers/webhooks.ts';
 
@@ -116,19 +118,30 @@ afterAll(async () => {
   await harness.close();
 });
 
+async function fallbackCount(): Promise<number> {
+  return (await webhookFallbacks.get()).values.reduce((sum, sample) => sum + sample.value, 0);
+}
+
 describe('one-statement availability apply', () => {
   it('matches the park-side write for any fields', async () => {
     let version = 0;
     await fc.assert(
       fc.asyncProperty(updates, async (sent) => {
         version += 1;
-        const webhook = await sendWebhook(harness, { kind: 'availability', body: { parkId: viaWebhook, updates: sent }, secret, version });
+        // Each run starts without marks, so a missing or extra mark shows.
+        await harness.ctx.db.deleteFrom('outbound_dirty').where('park_id', 'in', [viaWebhook, viaApi]).execute();
+        const fallbacksBefore = await fallbackCount();
+        const key = `twin-${version}`;
+        const webhook = await sendWebhook(harness, { kind: 'availability', body: { parkId: viaWebhook, updates: sent }, secret, version, key });
         expect(webhook.statusCode).toBe(202);
+        // The request took the one-statement path: nothing sent it through the checks one by one.
+        expect(await fallbackCount()).toBe(fallbacksBefore);
         const direct = await harness.call('POST', `/parks/${viaApi}/availability`, { updates: sent });
         expect(direct.statusCode).toBe(200);
 
         expect(await nightsOf(viaWebhook)).toEqual(await nightsOf(viaApi));
         expect(await marksFor(viaWebhook, 'pitchup')).toEqual(await marksFor(viaApi, 'pitchup'));
+
         // Conflicts list the request's nights left with more booked than the allotment, update by update.
         const after = new Map<string, Night>((await nightsOf(viaWebhook)).map((night: Night) => [`${night.unitTypeId}/${night.date}`, night]));
         const requested = sent.flatMap((update) =>
@@ -138,15 +151,43 @@ describe('one-statement availability apply', () => {
           .filter((night) => night.booked > night.allotment)
           .map(({ unitTypeId, date, allotment, booked }) => ({ unitTypeId, date, allotment, booked }));
         expect(webhook.json().conflicts ?? []).toEqual(conflicts);
-        // The sender is sent back the nights where it set an allotment and units are booked.
+        const [event] = await harness.ctx.db.selectFrom('channel_sync_events').select(['status', 'detail']).where('idempotency_key', '=', key).execute();
+        expect(event?.status).toBe(conflicts.length > 0 ? 'conflict' : 'applied');
+        expect(event?.detail).toEqual({ updates: sent.length, nights: requested.length, conflicts: conflicts.length, conflictNights: conflicts.slice(0, 20) });
+
+        // The sender is sent back the nights where it set an allotment and units are booked, and no others.
         const returned = sent
           .filter((update) => update.allotment !== undefined)
           .flatMap((update) => requested.filter((night) => night.unitTypeId === update.unitTypeId && update.from <= night.date && night.date <= update.to))
           .filter((night) => night.booked > 0)
-          .map((night) => `${night.unitTypeId}/${night.date}`);
-        expect(await marksFor(viaWebhook, 'hipcamp')).toEqual(expect.arrayContaining(returned));
+          .map((night) => `${night.unitTypeId}/${night.date}`)
+          .sort();
+        expect(await marksFor(viaWebhook, 'hipcamp')).toEqual(returned);
       }),
       { numRuns: 25 },
     );
+  });
+});
+
+describe('one-statement text', () => {
+  it('has a parameter for every placeholder', () => {
+    const update = { unitTypeId: 'cabin', from: FIRST_NIGHT, to: FIRST_NIGHT, allotment: 1, minStay: 2 };
+    const masks = [fieldMask(update)];
+    const text = statementText(masks);
+    const highest = Math.max(...[...text.matchAll(/\$(\d+)/g)].map((match) => Number(match[1])));
+    const parameters = statementParameters({
+      parkId: viaWebhook,
+      channel: 'hipcamp',
+      now: new Date(),
+      version: 1,
+      entityKeys: ['cabin/2027-06-01'],
+      updates: [update],
+      masks,
+      scope: { channel: 'hipcamp', endpoint: 'availability', key: 'k', parkId: viaWebhook },
+      fingerprint: 'f',
+      cachedStamp: null,
+      event: { eventId: 'e', occurredAt: new Date(), parkId: viaWebhook, channel: 'hipcamp', direction: 'inbound', kind: 'availability', status: 'applied' },
+    });
+    expect(parameters).toHaveLength(highest);
   });
 });

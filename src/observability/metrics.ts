@@ -22,6 +22,13 @@ export const signatureFailures = new Counter({
   registers: [metricsRegistry],
 });
 
+export const webhookFallbacks = new Counter({
+  name: 'parksync_webhook_fallbacks_total',
+  help: 'Availability webhooks that the one-statement apply rolled back and sent through the checks one by one, by channel and reason',
+  labelNames: ['channel', 'reason'] as const,
+  registers: [metricsRegistry],
+});
+
 export const webhookLatency = new Histogram({
   name: 'parksync_webhook_duration_seconds',
   help: 'Time to handle an inbound webhook, by channel and kind',

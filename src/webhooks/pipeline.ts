@@ -5,7 +5,7 @@ import { AppError, type ErrorCode } from '../errors.ts';
 import type { AppContext } from '../http/context.ts';
 import { problemDocument } from '../http/problem.ts';
 import { SLUG_PATTERN } from '../http/schemas.ts';
-import { signatureFailures } from '../observability/metrics.ts';
+import { signatureFailures, webhookFallbacks } from '../observability/metrics.ts';
 import { countSyncEvent, recordSyncEvent, type SyncEvent, type SyncEventStatus } from '../observability/sync-events.ts';
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import { applyChange, prepareChange, type ApplyOutcome, type PreparedChange } from './apply.ts';
@@ -326,6 +326,7 @@ async function runWebhook(ctx: AppContext, request: WebhookRequest, useCache: bo
       cachedStamp: cached ? target.stamp : null,
       event,
     });
+    if (outcome.kind !== 'applied') webhookFallbacks.inc({ channel: request.channel, reason: outcome.kind === 'fallback' ? outcome.reason : outcome.kind });
     if (outcome.kind === 'stale_target') throw new StaleTarget({ decision, limit });
     if (outcome.kind === 'applied') {
       // The stored row's latency stops before the statement; the latency metric counts the statement too.
