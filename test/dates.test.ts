@@ -17,6 +17,19 @@ describe('todayIn', () => {
     expect(todayIn('Asia/Kathmandu', new Date('2026-12-04T18:14:59.000Z'))).toBe('2026-12-04');
   });
 
+  it('keeps zones apart within one second', () => {
+    // At 18:15:00.5 UTC it is already the next day in Kathmandu and Chatham, not yet in Amsterdam or UTC.
+    const second = Date.UTC(2026, 11, 4, 18, 15, 0);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom(...ZONES), fc.integer({ min: 0, max: 999 })), { minLength: 2, maxLength: 30 }), (calls) => {
+        for (const [zone, milliseconds] of calls) {
+          const now = new Date(second + milliseconds);
+          expect(todayIn(zone, now)).toBe(expectedToday(zone, now));
+        }
+      }),
+    );
+  });
+
   it('agrees with a fresh formatter near midnights', () => {
     // Instants within a few seconds of a quarter hour, where some zone's midnight falls.
     const instant = fc
