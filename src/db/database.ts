@@ -81,8 +81,9 @@ function listenForErrors(pool: pg.Pool): pg.Pool {
 function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
   configurePgTypes();
   // The connections are shared out between the two pools, so a process never opens more than poolSize.
+  // Under webhook load nearly every statement is a prepared one, so that pool gets three quarters.
   const poolSize = Math.max(2, options.poolSize ?? 10);
-  const genericSize = Math.floor(poolSize / 2);
+  const genericSize = Math.max(1, Math.floor((poolSize * 3) / 4));
   const poolOptions = { connectionString: url, application_name: options.applicationName ?? 'parksync' };
   const pool = listenForErrors(new pg.Pool({ ...poolOptions, max: poolSize - genericSize }));
   // Connections for the prepared webhook statements that run alone; see preparingPool.
