@@ -1,5 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { openDatabase } from '../src/db/database.ts';
+import { FlagStore } from '../src/flags/store.ts';
 import { FLAGS, isAllowedValue, resolveFlag, type FlagName, type FlagScope, type FlagSetting } from '../src/flags/definitions.ts';
 import { seedPark, startHarness, type Harness } from './helpers/harness.ts';
 import { expectProblem } from './helpers/problem.ts';
@@ -112,6 +114,19 @@ describe('narrowest flag setting', () => {
 
   it.each(cases)('resolves $scope', async ({ query, value }) => {
     expect(await evaluate('discount_engine_v2', query)).toBe(value);
+  });
+});
+
+describe('flag evaluations when the settings cannot be read', () => {
+  it('fail instead of giving the default', async () => {
+    // A database without the flag_settings table fails every read, as a restarting server does.
+    const handle = await openDatabase({ dataDir: 'memory://' });
+    try {
+      const store = new FlagStore(handle.db);
+      await expect(store.evaluate('channel_sync_webhooks', { channel: 'hipcamp', parkId: 'park-p' })).rejects.toThrow(/flag_settings/);
+    } finally {
+      await handle.close();
+    }
   });
 });
 

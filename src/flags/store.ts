@@ -24,6 +24,12 @@ export async function loadFlagSettings(db: Executor): Promise<FlagSetting[]> {
 /**
  * OpenFeature provider backed by the flag_settings table. The whole table is
  * small, so it is read at once and kept for a couple of seconds.
+ *
+ * The provider itself never reads the table: FlagStore loads the settings
+ * first. OpenFeature answers a provider error with the flag's default, and
+ * for `channel_sync_webhooks` that default is shadow mode, so a failed read
+ * during a database restart would have acknowledged webhooks without
+ * applying them. A failed read now fails the evaluation with its own error.
  */
 class DatabaseFlagProvider implements Provider {
   readonly metadata = { name: 'parksync-database' } as const;
@@ -42,13 +48,13 @@ class DatabaseFlagProvider implements Provider {
     return this.cache && Date.now() - this.cache.loadedAt < CACHE_TTL_MS ? this.cache.generation : undefined;
   }
 
-  private async settings(): Promise<{ settings: FlagSetting[]; generation: number }> {
+  /** Reads the table unless the settings are fresh; a database error is raised to the caller. */
+  async load(): Promise<void> {
     const now = Date.now();
-    if (this.cache && now - this.cache.loadedAt < CACHE_TTL_MS) return this.cache;
+    if (this.cache && now - this.cache.loadedAt < CACHE_TTL_MS) return;
     const settings = await loadFlagSettings(this.db);
     this.generation += 1;
     this.cache = { settings, loadedAt: now, generation: this.generation };
-    return this.cache;
   }
 
   async resolveStringEvaluation(
@@ -61,7 +67,8 @@ class DatabaseFlagProvider implements Provider {
       channel: typeof context.channel === 'string' ? context.channel : undefined,
       parkId: typeof context.parkId === 'string' ? context.parkId : undefined,
     };
-    const { settings, generation } = await this.settings();
+    if (!this.cache) throw new Error('flag settings were not loaded before the evaluation');
+    const { settings, generation } = this.cache;
     const value = resolveFlag(flagKey, settings, scope);
     return { value, reason: StandardResolutionReasons.TARGETING_MATCH, flagMetadata: { [SETTINGS_GENERATION]: generation } };
   }
@@ -106,12 +113,16 @@ export class FlagStore {
     const fresh = this.provider.freshGeneration();
     const kept = fresh === this.results.generation ? this.results.values.get(key) : undefined;
     if (kept !== undefined) return kept;
+    await this.provider.load();
     const details = await this.client.getStringDetails(flag, FLAGS[flag].defaultValue, {
       ...(scope.channel ? { channel: scope.channel } : {}),
       ...(scope.parkId ? { parkId: scope.parkId } : {}),
     });
+    if (details.errorCode !== undefined) {
+      throw new Error(`flag ${flag} could not be evaluated (${details.errorCode}): ${details.errorMessage ?? 'no message'}`);
+    }
     const generation = details.flagMetadata[SETTINGS_GENERATION];
-    if (typeof generation === 'number' && details.errorCode === undefined) this.keep(generation, key, details.value);
+    if (typeof generation === 'number') this.keep(generation, key, details.value);
     return details.value;
   }
 
