@@ -5,10 +5,6 @@ import { acquireLease } from './leases.ts';
 /** Days of channel_sync_events partitions kept ready ahead of today, so rows never land in the default partition. */
 export const PARTITION_DAYS_AHEAD = 7;
 
-// NOTE: channel_sync_events_ensure_partitions (migrations/0001) copies a day's rows out of the default
-// partition and deletes them in a second statement, so an event committed to the default partition between
-// the two would be deleted without its copy. Rows reach the default partition only for a day this pass
-// never prepared, such as the first minutes after the first start.
 export async function ensureEventPartitions(ctx: Pick<AppContext, 'db' | 'clock'>): Promise<number> {
   const today = ctx.clock.now().toISOString().slice(0, 10);
   const result = await sql<{ created: number }>`
