@@ -11,6 +11,8 @@ export interface Config {
   /** PostgreSQL URL; when absent parksync uses the embedded PGlite database in dataDir. */
   databaseUrl: string | undefined;
   dataDir: string;
+  /** Most PostgreSQL connections one process opens, shared by its two pools (src/db/database.ts). */
+  databasePoolSize: number;
   /** When set, an admin token with exactly this value is created or refreshed at start. */
   adminToken: string | undefined;
   logLevel: string;
@@ -118,6 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminToken: adminToken || undefined,
     logLevel: env.LOG_LEVEL ?? 'info',
     instanceId: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    databasePoolSize: readWholeNumber('PARKSYNC_DB_POOL_SIZE', env.PARKSYNC_DB_POOL_SIZE, 10, 2, 1000),
     shutdownGraceSeconds: readWholeNumber('PARKSYNC_SHUTDOWN_GRACE_SECONDS', env.PARKSYNC_SHUTDOWN_GRACE_SECONDS, 20, 1),
     // The lease must outlast one attempt (10 s timeout), or a slow but live delivery could be sent twice at once.
     deliveryLeaseSeconds: readWholeNumber('PARKSYNC_DELIVERY_LEASE_SECONDS', env.PARKSYNC_DELIVERY_LEASE_SECONDS, 60, 15),

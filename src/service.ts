@@ -20,7 +20,7 @@ import { WebhookTargetCache } from './webhooks/target.ts';
 /** Opens the database, applies migrations and prepares what every role needs. */
 export async function createContext(config: Config, options: { clock?: Clock; logger?: Logger } = {}): Promise<AppContext> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  const handle: DatabaseHandle = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const handle: DatabaseHandle = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize });
   const result = await migrate(handle);
   if (result.applied.length > 0) logger.info({ applied: result.applied, database: handle.kind }, 'migrations applied');
   const ctx: AppContext = {

@@ -3,6 +3,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PGlite } from '@electric-sql/pglite';
 import { PGliteDialect } from 'kysely-pglite-dialect';
+import { loadConfig } from '../src/config.ts';
+import { openDatabase } from '../src/db/database.ts';
 import { preparingPglite } from '../src/db/pglite-prepared.ts';
 import { prepared, preparingPool } from '../src/db/prepared.ts';
 import { createTestDatabase, testDatabaseKind, type TestDatabase } from './helpers/database.ts';
@@ -54,6 +56,30 @@ describe.runIf(testDatabaseKind() === 'postgres')('preparingPool', () => {
     } finally {
       await db.destroy();
     }
+  });
+});
+
+describe.runIf(testDatabaseKind() === 'postgres')('database pool size', () => {
+  it('never opens more connections than PARKSYNC_DB_POOL_SIZE', async () => {
+    const poolSize = loadConfig({ PARKSYNC_DB_POOL_SIZE: '4' }).databasePoolSize;
+    const applicationName = `pool-size-${process.pid}`;
+    const handle = await openDatabase({ databaseUrl: database.url, poolSize, applicationName });
+    try {
+      const busy = (marked: boolean) => {
+        const statement = sql<{ slept: string }>`select pg_sleep(0.05)::text as slept, ${1}::integer as one`;
+        return (marked ? prepared(statement) : statement).execute(handle.db);
+      };
+      await Promise.all(Array.from({ length: 24 }, (_, index) => busy(index % 2 === 0)));
+      const opened = await sql<{ count: number }>`select count(*)::integer as count from pg_stat_activity where application_name = ${applicationName}`.execute(handle.db);
+      expect(opened.rows[0]?.count).toBe(4);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('rejects a size below 2', () => {
+    expect(loadConfig({}).databasePoolSize).toBe(10);
+    expect(() => loadConfig({ PARKSYNC_DB_POOL_SIZE: '1' })).toThrow(/PARKSYNC_DB_POOL_SIZE must be a whole number, from 2 to 1000; got "1"/);
   });
 });
 

@@ -62,7 +62,7 @@ export function registerServiceCommands(program: Command): void {
       const config = configOrExit();
       const { openDatabase } = await import('../db/database.ts');
       const { migrate } = await import('../db/migrate.ts');
-      const handle = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+      const handle = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize });
       try {
         const result = await migrate(handle);
         process.stdout.write(`${JSON.stringify({ database: handle.kind, ...result }, null, 2)}\n`);

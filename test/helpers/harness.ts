@@ -33,6 +33,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     port: 0,
     databaseUrl: undefined,
     dataDir: 'memory://',
+    databasePoolSize: 10,
     adminToken: ADMIN_TOKEN,
     logLevel: 'silent',
     instanceId: `test-${process.pid}`,
