@@ -35,7 +35,7 @@ describe.runIf(testDatabaseKind() === 'postgres')('preparingPool', () => {
     }
   });
 
-  it('runs a marked statement alone on the generic pool, and a transaction on the main pool', async () => {
+  it('routes lone marked statements to the generic pool', async () => {
     const pool = new pg.Pool({ connectionString: database.url, max: 1, application_name: 'parksync-main' });
     const genericPool = new pg.Pool({
       connectionString: database.url,
