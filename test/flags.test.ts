@@ -136,7 +136,7 @@ describe('flag evaluations kept by a process', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
       expect(await harness.ctx.flags.evaluate('channel_sync_webhooks', scope)).toBe('shadow');
-      // Another process writes the table directly; this process's store is not told.
+      // Another process writes the table directly; this process's store is not notified.
       await harness.ctx.db
         .insertInto('flag_settings')
         .values({ flag: 'channel_sync_webhooks', channel: 'kept', park_id: 'park-q', value: 'off', updated_by: 'test' })

@@ -158,7 +158,7 @@ type ProfiledRun = CpuSummary & { throughput: number };
 
 interface IngestResults {
   saturation: { parksync: SaturationResult; floor: SaturationResult; parksyncInfo: SaturationResult };
-  /** Every saturation round, in the order run; `saturation` holds the round with the median ratio. */
+  /** Every saturation round, in the order run; `saturation` is the round with the median ratio. */
   rounds: SaturationRound[];
   rates: Array<{ rate: number; parksync: PhaseResult; floor: PhaseResult }>;
   memory: MemoryRow[];
@@ -253,7 +253,7 @@ async function saturationRounds(parksync: Contender, floor: Contender, context: 
   return rounds;
 }
 
-/** The round whose throughput ratio is the median of all rounds. */
+/** Returns the round whose throughput ratio is the median of all rounds. */
 function medianRound(rounds: readonly SaturationRound[]): SaturationRound {
   const sorted = [...rounds].sort((a, b) => roundRatio(a) - roundRatio(b));
   const median = sorted[Math.floor(sorted.length / 2)];

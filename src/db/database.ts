@@ -27,7 +27,7 @@ export interface DatabaseHandle {
 export interface DatabaseOptions {
   databaseUrl?: string | undefined;
   dataDir?: string | undefined;
-  /** Most PostgreSQL connections the process opens (at least 2, default 10), half of them for the prepared webhook statements; ignored by PGlite, which has one connection. */
+  /** Most PostgreSQL connections the process opens (at least 2, default 10), three quarters of them for the prepared webhook statements. PGlite has one connection and ignores it. */
   poolSize?: number;
   applicationName?: string;
 }

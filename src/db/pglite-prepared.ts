@@ -44,7 +44,7 @@ export function preparingPglite(client: PGlite): PGlite {
 
   // Bind, Execute and Sync go in one call: PGlite reads every message in the buffer, and after an error it
   // skips to the Sync, so the session is ready for the next statement either way. The row description
-  // read when the statement was prepared stands in for a Describe at every execution.
+  // read when the statement was prepared replaces a Describe at every execution.
   const runPrepared = async (name: string, text: string, values: readonly unknown[]): Promise<Results> => {
     const statement = statements.get(name) ?? (await prepare(name, text));
     const serialized = values.map((value, index) => serializeValue(client, value, statement.parameterTypes[index]));

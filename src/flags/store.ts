@@ -26,7 +26,7 @@ export async function loadFlagSettings(db: Executor): Promise<FlagSetting[]> {
  * small, so it is read at once and kept for a couple of seconds.
  *
  * The provider itself never reads the table: FlagStore loads the settings
- * first. OpenFeature answers a provider error with the flag's default, and
+ * first. OpenFeature returns the flag's default when a provider fails, and
  * for `channel_sync_webhooks` that default is shadow mode, so a failed read
  * during a database restart would have acknowledged webhooks without
  * applying them. A failed read now fails the evaluation with its own error.
@@ -89,11 +89,11 @@ class DatabaseFlagProvider implements Provider {
 /**
  * Reads and writes feature flags; `evaluate` is the one way the rest of parksync reads a flag.
  *
- * An evaluation depends only on the flag, the scope and the settings the
- * provider holds, so its result is kept with the number of the settings it
- * came from, which the provider reports in the flag metadata: every webhook
- * reads `channel_sync_webhooks`, and the OpenFeature call costs more than the
- * lookup. A result is used only while those settings are still fresh.
+ * An evaluation depends only on the flag, the scope and the provider's
+ * settings. Every webhook reads `channel_sync_webhooks`, and the OpenFeature
+ * call costs more than a lookup, so each result is kept with the number of
+ * the settings it came from (the provider reports it in the flag metadata).
+ * A result is used only while those settings are still fresh.
  */
 export class FlagStore {
   private readonly provider: DatabaseFlagProvider;

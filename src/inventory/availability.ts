@@ -96,7 +96,7 @@ function updatedColumns(update: AvailabilityUpdate): string[] {
  * `written` returns unit_type_id, date, allotment and booked of each night
  * after the write. The one-statement webhook apply writes the same rows with
  * its own text (src/webhooks/one-statement-sql.ts);
- * test/webhooks-one-statement.test.ts holds the two to the same result.
+ * test/webhooks-one-statement.test.ts checks that both give the same result.
  */
 function availabilityWrite(parkId: string, update: AvailabilityUpdate, options: { sourceChannel: string | null; now: Date }): RawBuilder<unknown> {
   const columns = updatedColumns(update);

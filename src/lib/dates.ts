@@ -38,8 +38,8 @@ export function nightsOfStay(arrival: string, departure: string): string[] {
  * Intl.DateTimeFormat costs far more than using one, and using one costs
  * more than a lookup; every webhook needs its park's today. Every UTC offset
  * in the timezone database is a whole number of seconds, so a zone's date
- * cannot change within one UTC second, and the last answer is reused for
- * the rest of that second.
+ * cannot change within one UTC second, and the last formatted date is
+ * reused for the rest of that second.
  */
 const dayFormatters = new Map<string, { formatter: Intl.DateTimeFormat; second: number; date: string }>();
 

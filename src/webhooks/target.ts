@@ -15,7 +15,9 @@ export interface WebhookTarget {
  * Builds an expression that changes whenever the webhook target of (park,
  * channel) would load differently: the row versions (xmin) of the connection
  * and the park, and the count of unit types, which are never deleted. It is
- * null when the connection does not exist.
+ * null when the connection does not exist. one-statement-sql.ts repeats the
+ * expression with positional parameters; if the two differ, every cached
+ * target looks stale and test/webhooks-one-statement.test.ts fails.
  */
 export function targetStamp(parkId: string, channel: string): RawBuilder<string | null> {
   return sql<string | null>`(select c.xmin::text || '/' || p.xmin::text || '/' || (select count(*) from unit_types u where u.park_id = p.park_id)
