@@ -66,9 +66,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
 }
 
 /**
- * A client that loses its server (a restart, a failover) emits 'error', idle in the pool or checked
- * out; without a listener Node would end the process. The query in progress still fails and the
- * pool replaces the client, so the service answers 503 until the server is back.
+ * Adds the error listeners a pool needs. A client that loses its server (a restart, a failover)
+ * emits 'error', idle in the pool or checked out, and without a listener Node would end the process.
+ * The query in progress still fails and the pool replaces the client, so the service answers 503
+ * until the server is back.
  */
 function listenForErrors(pool: pg.Pool): pg.Pool {
   pool.on('error', () => undefined);

@@ -50,11 +50,11 @@ class DatabaseFlagProvider implements Provider {
 
   /** Reads the table unless the settings are fresh; a database error is raised to the caller. */
   async load(): Promise<void> {
-    const now = Date.now();
-    if (this.cache && now - this.cache.loadedAt < CACHE_TTL_MS) return;
+    if (this.freshGeneration() !== undefined) return;
+    const loadedAt = Date.now();
     const settings = await loadFlagSettings(this.db);
     this.generation += 1;
-    this.cache = { settings, loadedAt: now, generation: this.generation };
+    this.cache = { settings, loadedAt, generation: this.generation };
   }
 
   async resolveStringEvaluation(
@@ -111,8 +111,8 @@ export class FlagStore {
   async evaluate(flag: FlagName, scope: FlagScope = {}): Promise<string> {
     const key = `${flag}\n${scope.channel ?? ''}\n${scope.parkId ?? ''}`;
     const fresh = this.provider.freshGeneration();
-    const kept = fresh === this.results.generation ? this.results.values.get(key) : undefined;
-    if (kept !== undefined) return kept;
+    const cached = fresh === this.results.generation ? this.results.values.get(key) : undefined;
+    if (cached !== undefined) return cached;
     await this.provider.load();
     const details = await this.client.getStringDetails(flag, FLAGS[flag].defaultValue, {
       ...(scope.channel ? { channel: scope.channel } : {}),

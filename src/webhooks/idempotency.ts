@@ -3,6 +3,11 @@ import { sql, type RawBuilder } from 'kysely';
 import type { Executor } from '../audit/audit.ts';
 import { countSyncEvent, syncEventRow, type SyncEvent } from '../observability/sync-events.ts';
 
+/** The assignments that take over a claimed key's row; the one-statement apply (one-statement-sql.ts) uses them too. */
+export const KEY_TAKEOVER_ASSIGNMENTS = `set park_id = excluded.park_id, fingerprint = excluded.fingerprint, state = excluded.state,
+          response_status = excluded.response_status, response_body = excluded.response_body,
+          locked_until = excluded.locked_until, expires_at = excluded.expires_at, created_at = excluded.created_at`;
+
 /** How long a key and its stored response live. */
 export const IDEMPOTENCY_TTL_MS = 72 * 3600 * 1000;
 /** How long a request may hold its key while running; a crashed holder's key is taken over after this. */
@@ -54,9 +59,7 @@ export function claimKeyStatement(scope: KeyScope, fingerprint: string, now: Dat
       null, null, ${lockedUntil}::timestamptz, ${expiresAt}::timestamptz, ${now}::timestamptz
     where ${when}
     on conflict (channel, endpoint, idempotency_key) do update
-      set park_id = excluded.park_id, fingerprint = excluded.fingerprint, state = excluded.state,
-          response_status = excluded.response_status, response_body = excluded.response_body,
-          locked_until = excluded.locked_until, expires_at = excluded.expires_at, created_at = excluded.created_at
+      ${sql.raw(KEY_TAKEOVER_ASSIGNMENTS)}
       where k.expires_at <= ${now}
          or (k.state = 'running' and k.locked_until <= ${now} and k.fingerprint = excluded.fingerprint)
     returning k.state`;

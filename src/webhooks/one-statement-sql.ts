@@ -2,7 +2,7 @@ import { preparedText } from '../db/prepared.ts';
 import { SQLSTATE } from '../errors.ts';
 import type { AvailabilityUpdate } from '../inventory/availability.ts';
 import type { SyncEvent } from '../observability/sync-events.ts';
-import { IDEMPOTENCY_TTL_MS, type KeyScope } from './idempotency.ts';
+import { IDEMPOTENCY_TTL_MS, KEY_TAKEOVER_ASSIGNMENTS, type KeyScope } from './idempotency.ts';
 
 /**
  * The text and parameters of the one-statement availability apply
@@ -147,9 +147,7 @@ const EVENT_AND_KEY = `event as (
       response_status, response_body, locked_until, expires_at, created_at)
     select $2, $18::text, $19::text, $1, $20::text, 'completed', 202, (select body from outcome), null, $21::timestamptz, $3
     on conflict (channel, endpoint, idempotency_key) do update
-      set park_id = excluded.park_id, fingerprint = excluded.fingerprint, state = excluded.state,
-          response_status = excluded.response_status, response_body = excluded.response_body,
-          locked_until = excluded.locked_until, expires_at = excluded.expires_at, created_at = excluded.created_at
+      ${KEY_TAKEOVER_ASSIGNMENTS}
       where k.expires_at <= $3
          or (k.state = 'running' and k.locked_until <= $3 and k.fingerprint = excluded.fingerprint)
     returning k.state
